@@ -1,0 +1,17 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { TidelineConfigModule } from './core/config/config.module.js';
+import { DatabaseModule } from './core/database/database.module.js';
+import { EventStoreModule } from './core/event-store/event-store.module.js';
+import { HealthModule } from './core/health/health.module.js';
+import { RoomsDialectModule } from './dialects/rooms/rooms-dialect.module.js';
+
+/** Core first, then one module per dialect (each imports the context it speaks for). */
+@Module({})
+export class AppModule {
+  static forEnvironment(env: Record<string, string | undefined>): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [TidelineConfigModule.forEnvironment(env), DatabaseModule, EventStoreModule, HealthModule, RoomsDialectModule],
+    };
+  }
+}

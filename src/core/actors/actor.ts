@@ -1,0 +1,130 @@
+import type { Event } from '../event-store/event.js';
+import { ConcurrencyError } from '../event-store/event.js';
+import type { EventStore } from '../event-store/event-store.js';
+import type { EventFeed, FeedEvent } from '../projections/event-feed.js';
+import { MailboxFullError, type Decider } from './decider.js';
+
+export type ActorLimits = { maxMailbox: number; maxBatch: number; maxConflictRetries: number };
+
+type Letter<C> = { command: C; resolve: (events: FeedEvent[]) => void; reject: (error: unknown) => void };
+
+/**
+ * One aggregate's actor: a mailbox drained one batch at a time. Every command of a batch is decided
+ * in order against the state its predecessors left; the batch's durable events go to the log in one
+ * append guarded by the expected version; only after commit is the state kept and the events published.
+ */
+export class Actor<S, C, E extends Event> {
+  private state: S;
+  private version = 0;
+  private loaded = false;
+  private running = false;
+  private readonly mailbox: Letter<C>[] = [];
+  lastUsed = Date.now();
+
+  constructor(
+    readonly streamId: string,
+    private readonly decider: Decider<S, C, E>,
+    private readonly store: EventStore,
+    private readonly feed: EventFeed,
+    private readonly limits: ActorLimits,
+  ) {
+    this.state = decider.initialState();
+  }
+
+  get idle(): boolean {
+    return !this.running && this.mailbox.length === 0;
+  }
+
+  tell(command: C): Promise<FeedEvent[]> {
+    this.lastUsed = Date.now();
+    if (this.mailbox.length >= this.limits.maxMailbox) {
+      return Promise.reject(new MailboxFullError(`too many commands waiting for ${this.streamId}`));
+    }
+    return new Promise((resolve, reject) => {
+      this.mailbox.push({ command, resolve, reject });
+      if (!this.running) void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.mailbox.length > 0) {
+        const batch = this.mailbox.splice(0, this.limits.maxBatch);
+        await this.process(batch);
+      }
+    } finally {
+      this.running = false;
+      this.lastUsed = Date.now();
+    }
+  }
+
+  private async process(batch: Letter<C>[], attempt = 0, behind = false): Promise<void> {
+    try {
+      if (!this.loaded || behind) await this.catchUp();
+    } catch (error) {
+      batch.forEach((l) => l.reject(error));
+      return;
+    }
+    let working = this.state;
+    const decided: { letter: Letter<C>; events: E[] }[] = [];
+    for (const letter of batch) {
+      try {
+        const events = this.decider.decide(letter.command, working);
+        for (const event of events) working = this.decider.evolve(working, event);
+        decided.push({ letter, events });
+      } catch (error) {
+        letter.reject(error);
+      }
+    }
+    const transient = (e: E) => this.decider.isTransient?.(e) ?? false;
+    const durable = decided.flatMap((d) => d.events.filter((e) => !transient(e)));
+    let recorded: FeedEvent[] = [];
+    if (durable.length > 0) {
+      try {
+        const result = await this.store.append(this.streamId, this.version, durable);
+        recorded = result.events;
+        this.version = result.nextExpectedVersion;
+      } catch (error) {
+        if (error instanceof ConcurrencyError && attempt < this.limits.maxConflictRetries) {
+          // Another process wrote to this stream: read what it wrote, then decide the batch again.
+          if (attempt > 0) await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
+          return this.process(
+            decided.map((d) => d.letter),
+            attempt + 1,
+            true,
+          );
+        }
+        this.loaded = false; // the commit's outcome is unknown: reload from the log next time
+        decided.forEach((d) => d.letter.reject(error));
+        return;
+      }
+    }
+    this.state = working;
+    let next = 0;
+    const before = this.version - recorded.length;
+    const published: FeedEvent[] = [];
+    for (const { letter, events } of decided) {
+      const mine = events.map((e) =>
+        transient(e) ? { ...e, streamId: this.streamId, transient: true as const, afterPosition: before + next } : recorded[next++],
+      );
+      published.push(...mine);
+      letter.resolve(mine);
+    }
+    this.feed.publish(published);
+  }
+
+  /** Reads the log after the version held (all of it when not loaded) and folds it in. */
+  private async catchUp(): Promise<void> {
+    if (!this.loaded) {
+      this.state = this.decider.initialState();
+      this.version = 0;
+    }
+    for (const event of await this.store.readStream(this.streamId, { after: this.version })) {
+      this.state = this.decider.evolve(this.state, event as unknown as E);
+      this.version = event.streamPosition;
+    }
+    this.state = this.decider.rehydrated?.(this.state) ?? this.state;
+    this.loaded = true;
+  }
+}

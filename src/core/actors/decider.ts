@@ -1,0 +1,31 @@
+import type { Event } from '../event-store/event.js';
+
+/**
+ * An aggregate's rules as pure functions (emmett's decider): `decide` turns a command into events
+ * without touching state, `evolve` folds an event into a new state. `isTransient` marks events that
+ * are published but never stored (they must not be needed to rebuild state).
+ */
+export interface Decider<State, Command, E extends Event> {
+  initialState(): State;
+  decide(command: Command, state: State): E[];
+  evolve(state: State, event: E): State;
+  isTransient?(event: E): boolean;
+  /** Adjusts a state just rebuilt from the log (after a restart, an eviction or a conflict). */
+  rehydrated?(state: State): State;
+}
+
+/** A command the rules refuse: the message is meant for the client. */
+export class DomainError extends Error {
+  readonly name = 'DomainError';
+  constructor(
+    message: string,
+    readonly code: string = 'invalid_command',
+  ) {
+    super(message);
+  }
+}
+
+/** An actor's mailbox is full: the client should back off. */
+export class MailboxFullError extends Error {
+  readonly name = 'MailboxFullError';
+}

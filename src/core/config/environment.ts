@@ -1,0 +1,67 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, validateSync } from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+
+/** Every setting Tideline reads, with its default. README's configuration table mirrors this class. */
+export class Environment {
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT = 3333;
+
+  @IsString()
+  HOST = '0.0.0.0';
+
+  @IsOptional() @IsString()
+  DATABASE_URL?: string;
+
+  @IsString()
+  DATA_DIR = './data';
+
+  @Transform(toInt) @IsInt() @Min(100)
+  DATABASE_QUERY_TIMEOUT_MS = 5000;
+
+  @IsOptional() @IsUrl({ require_tld: false, protocols: ['http', 'https'] })
+  PUBLIC_URL?: string;
+
+  @Transform(toInt) @IsInt() @Min(1024)
+  MAX_MESSAGE_BYTES = 1024 * 1024;
+
+  @Transform(toInt) @IsInt() @Min(1024)
+  SEND_BUFFER_LIMIT_BYTES = 8 * 1024 * 1024;
+
+  @Transform(toInt) @IsInt() @Min(100)
+  HEARTBEAT_MS = 30_000;
+
+  @Transform(toInt) @IsInt() @Min(50)
+  ACTOR_IDLE_MS = 60_000;
+
+  @Transform(toInt) @IsInt() @Min(100)
+  MAX_ACTORS = 50_000;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  MAX_BATCH_EVENTS = 2000;
+
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL: LogLevel = 'log';
+}
+
+export type LogLevel = 'error' | 'warn' | 'log' | 'debug' | 'verbose';
+
+export function validateEnvironment(raw: Record<string, unknown>): Environment {
+  const defined = Object.fromEntries(Object.entries(raw).filter(([, v]) => v !== undefined && v !== ''));
+  const env = plainToInstance(Environment, defined, { exposeDefaultValues: true });
+  const errors = validateSync(env, { skipMissingProperties: false, whitelist: false });
+  if (errors.length > 0) {
+    const lines = errors.map((e) => `${e.property}: ${Object.values(e.constraints ?? {}).join(', ')}`);
+    throw new Error(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+  }
+  return env;
+}
+
+export const LOG_LEVELS: Record<LogLevel, LogLevel[]> = {
+  error: ['error'],
+  warn: ['error', 'warn'],
+  log: ['error', 'warn', 'log'],
+  debug: ['error', 'warn', 'log', 'debug'],
+  verbose: ['error', 'warn', 'log', 'debug', 'verbose'],
+};

@@ -1,0 +1,201 @@
+import type { PGlite } from '@electric-sql/pglite';
+import { DataSource } from 'typeorm';
+import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { dataSourceOptions, type DatabaseTarget } from './data-source-options.js';
+
+export type Row = Record<string, any>;
+
+export interface SqlSession {
+  query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+}
+
+export class DatabaseUnavailableError extends Error {
+  readonly name = 'DatabaseUnavailableError';
+}
+
+type RawResult = { rows: Row[] };
+type RawClient = { query(sql: string, params?: unknown[]): Promise<RawResult & RawResult[]> };
+
+/** An error of the connection rather than of the statement: the connection must not go back to the pool. */
+function isConnectionError(error: unknown): error is Error {
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return code.startsWith('08') || /^57P0[123]$/.test(code) || /^E[A-Z]+$/.test(code);
+  return /Connection terminated|Query read timeout|timeout exceeded when trying to connect|connection error|not queryable/i.test(
+    error.message,
+  );
+}
+
+/** Quotes a value as an SQL string literal (standard_conforming_strings, as on every supported server). */
+export function sqlLiteral(value: string): string {
+  if (value.includes('\u0000')) throw new Error('NUL cannot appear in an SQL literal');
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+type ListenClient = {
+  query(sql: string): Promise<unknown>;
+  on(event: 'notification', cb: (msg: { channel: string; payload?: string }) => void): void;
+  on(event: 'error' | 'end', cb: (error?: unknown) => void): void;
+};
+
+/**
+ * The one door to PostgreSQL or PGlite. Everything goes through TypeORM's DataSource; hot paths use
+ * hand-written SQL. On PGlite a transaction holds the only connection, so code inside `transaction`
+ * must use the session it is given, never `query` (that would wait behind itself).
+ */
+export class Database implements SqlSession {
+  private downUntil = 0;
+  private constructor(
+    readonly dataSource: DataSource,
+    readonly kind: DatabaseTarget['kind'],
+    private readonly pglite?: PGlite,
+  ) {}
+
+  static async open(target: DatabaseTarget, extraMigrations: Function[] = []): Promise<Database> {
+    const { options, pglite } = dataSourceOptions(target, extraMigrations);
+    const dataSource = new DataSource(options);
+    try {
+      await dataSource.initialize();
+    } catch (error) {
+      await pglite?.close().catch(() => undefined);
+      throw error;
+    }
+    return new Database(dataSource, target.kind, pglite);
+  }
+
+  /** Whether other processes may write to the same log (only a PostgreSQL server can be shared). */
+  get shared(): boolean {
+    return this.kind === 'postgres';
+  }
+
+  async query<T extends Row = Row>(sql: string, params: unknown[] = []): Promise<T[]> {
+    return this.withClient(async (client) => (await client.query(sql, params)).rows as T[]);
+  }
+
+  /** One pooled connection for `work`; a connection that failed is dropped, never handed out again. */
+  private async withClient<T>(work: (client: RawClient) => Promise<T>): Promise<T> {
+    this.failFastWhileDown();
+    const runner = this.dataSource.createQueryRunner();
+    let failed: unknown;
+    try {
+      return await work((await runner.connect()) as RawClient);
+    } catch (error) {
+      failed = error;
+      this.noteFailure(error);
+      throw error;
+    } finally {
+      const broken = this.shared && isConnectionError(failed) ? failed : undefined;
+      await (runner as unknown as { releasePostgresConnection(err?: Error): Promise<void> }).releasePostgresConnection(broken);
+    }
+  }
+
+  /**
+   * After a connection failure, callers are refused at once for a short while instead of each waiting
+   * out its own timeout behind the others: while the database is away, clients get errors, not hangs.
+   */
+  private failFastWhileDown(): void {
+    if (Date.now() < this.downUntil) throw new DatabaseUnavailableError('database unavailable; try again shortly');
+  }
+
+  private noteFailure(error: unknown): void {
+    if (this.shared && isConnectionError(error) && !(error instanceof DatabaseUnavailableError)) this.downUntil = Date.now() + 1000;
+  }
+
+  /**
+   * Runs `work` in one transaction. `opening` (optional) is parameterless SQL sent in the same round trip
+   * as BEGIN, one statement or several (each gets its own snapshot); its rows are handed to `work`.
+   */
+  async transaction<T>(work: (tx: SqlSession, opened: Row[][]) => Promise<T>, opening?: string): Promise<T> {
+    return this.withClient(async (client) => {
+      try {
+        const results = await client.query(opening ? `BEGIN; ${opening}` : 'BEGIN');
+        const opened = Array.isArray(results) ? results.slice(1).map((r) => r.rows) : [];
+        const session: SqlSession = {
+          query: async <R extends Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as R[],
+        };
+        const result = await work(session, opened);
+        await client.query('COMMIT');
+        return result;
+      } catch (error) {
+        // A connection that failed (or stopped answering) is dropped; waiting on its ROLLBACK would hang.
+        if (!(this.shared && isConnectionError(error))) await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Listens on `channel` (PostgreSQL only; nothing to hear on PGlite, which lives in this process alone)
+   * on a connection of its own, and listens again, every second, whenever that connection is lost, so
+   * callers never handle a reconnect. Notifications sent meanwhile are missed: pair it with polling.
+   * Returns a function that stops listening.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): () => Promise<void> {
+    if (!this.shared) return async () => {};
+    let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    let waiting = false;
+    let current: { client: ListenClient; drop: (error?: unknown) => void } | undefined;
+    const again = () => {
+      current = undefined;
+      if (stopped || waiting) return;
+      waiting = true;
+      retry = setTimeout(() => {
+        waiting = false;
+        void connect();
+      }, 1000);
+      retry.unref();
+    };
+    const connect = async () => {
+      try {
+        const driver = this.dataSource.driver as PostgresDriver;
+        const [client, release] = (await driver.obtainMasterConnection()) as [ListenClient, (error?: unknown) => void];
+        let released = false;
+        const drop = (error?: unknown) => {
+          if (released) return;
+          released = true;
+          release(error ?? true);
+        };
+        client.on('notification', (msg) => msg.channel === channel && onNotify(msg.payload ?? ''));
+        client.on('error', (error) => {
+          drop(error);
+          again();
+        });
+        client.on('end', () => {
+          drop();
+          if (current?.client === client) again();
+        });
+        current = { client, drop };
+        await client.query(`LISTEN ${channel}`);
+        if (stopped) drop();
+      } catch {
+        current?.drop();
+        again();
+      }
+    };
+    void connect();
+    return async () => {
+      stopped = true;
+      clearTimeout(retry);
+      const listening = current;
+      current = undefined;
+      if (!listening) return;
+      await listening.client.query(`UNLISTEN ${channel}`).catch(() => undefined);
+      listening.drop();
+    };
+  }
+
+  async isReady(): Promise<boolean> {
+    try {
+      await this.query('SELECT 1');
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.dataSource.isInitialized) await this.dataSource.destroy();
+    await this.pglite?.close();
+  }
+}

@@ -1,0 +1,183 @@
+import { backends, openDatabase, useEventStore } from '../../../test/support/databases.js';
+import { ConcurrencyError, type RecordedEvent } from './event.js';
+import { EventStore } from './event-store.js';
+import { LogTail } from './log-tail.js';
+
+const ev = (n: number) => ({ type: 'Counted', data: { n } });
+
+describe.each(backends())('EventStore on $name', (backend) => {
+  const opened = useEventStore(backend);
+
+  it('appends and reads a stream in order', async () => {
+    const first = await opened.store.append('s-read', 'no_stream', [ev(1), ev(2)]);
+    expect(first.nextExpectedVersion).toBe(2);
+    await opened.store.append('s-read', 2, [ev(3)]);
+    const events = await opened.store.readStream('s-read');
+    expect(events.map((e) => [e.streamPosition, (e.data as { n: number }).n])).toEqual([[1, 1], [2, 2], [3, 3]]);
+    expect(await opened.store.readStream('s-read', { after: 2 })).toHaveLength(1);
+    expect(typeof events[0].globalPosition).toBe('number');
+  });
+
+  it('rejects a wrong expected version with the actual position', async () => {
+    await opened.store.append('s-conflict', 'no_stream', [ev(1)]);
+    await expect(opened.store.append('s-conflict', 'no_stream', [ev(2)])).rejects.toMatchObject({ name: 'ConcurrencyError', actual: 1 });
+    await expect(opened.store.append('s-conflict', 5, [ev(2)])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(opened.store.append('s-missing', 'stream_exists', [ev(1)])).rejects.toMatchObject({ actual: 0 });
+    await expect(opened.store.append('s-conflict', 'stream_exists', [ev(2)])).resolves.toMatchObject({ nextExpectedVersion: 2 });
+    await expect(opened.store.append('s-conflict', 'any', [ev(3)])).resolves.toMatchObject({ nextExpectedVersion: 3 });
+  });
+
+  it('gives each caller of one group commit its own result, and a conflict undoes no one else', async () => {
+    await opened.store.append('g-taken', 'no_stream', [ev(0)]);
+    const results = await Promise.allSettled([
+      opened.store.append('g-a', 'no_stream', [ev(1)]),
+      opened.store.append('g-taken', 'no_stream', [ev(1)]),
+      opened.store.append('g-b', 'no_stream', [ev(1), ev(2)]),
+      opened.store.append('g-a', 1, [ev(2)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
+    expect(await opened.store.streamPosition('g-a')).toBe(2);
+    expect(await opened.store.streamPosition('g-b')).toBe(2);
+    expect(await opened.store.streamPosition('g-taken')).toBe(1);
+  });
+
+  it('appends to several streams all or nothing', async () => {
+    await opened.store.append('m-x', 'no_stream', [ev(0)]);
+    await expect(
+      opened.store.appendMany([
+        { streamId: 'm-y', expected: 'no_stream', events: [ev(1)] },
+        { streamId: 'm-x', expected: 'no_stream', events: [ev(1)] },
+      ]),
+    ).rejects.toBeInstanceOf(ConcurrencyError);
+    expect(await opened.store.streamPosition('m-y')).toBe(0);
+    const ok = await opened.store.appendMany([
+      { streamId: 'm-y', expected: 'no_stream', events: [ev(1)] },
+      { streamId: 'm-x', expected: 1, events: [ev(2)] },
+    ]);
+    expect(ok.map((r) => r.nextExpectedVersion)).toEqual([1, 2]);
+  });
+
+  it('a tailing reader sees every event of 50 concurrent writers exactly once, in stream order', async () => {
+    const seen: RecordedEvent[] = [];
+    const tail = new LogTail(opened.store, (events) => seen.push(...events), { pollMs: 20, pageSize: 37, includeOwn: true });
+    // A server's own tail skips what its process wrote (that is published directly).
+    const ownSeen: RecordedEvent[] = [];
+    const ownTail = new LogTail(opened.store, (events) => ownSeen.push(...events), { pollMs: 20, pageSize: 37 });
+    await tail.start();
+    await ownTail.start();
+    try {
+      await Promise.all(
+        Array.from({ length: 50 }, async (_, w) => {
+          for (let i = 1; i <= 10; i++) await opened.store.append(`tail-${w}`, i - 1, [ev(i)]);
+        }),
+      );
+      const deadline = Date.now() + 20_000;
+      while (seen.filter((e) => e.streamId.startsWith('tail-')).length < 500 && Date.now() < deadline) {
+        tail.wake();
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      ownTail.wake();
+      await new Promise((r) => setTimeout(r, 100));
+    } finally {
+      await tail.stop();
+      await ownTail.stop();
+    }
+    expect(ownSeen.filter((e) => e.streamId.startsWith('tail-'))).toHaveLength(0);
+    const mine = seen.filter((e) => e.streamId.startsWith('tail-'));
+    expect(mine).toHaveLength(500);
+    expect(new Set(mine.map((e) => e.globalPosition)).size).toBe(500);
+    for (let w = 0; w < 50; w++) {
+      expect(mine.filter((e) => e.streamId === `tail-${w}`).map((e) => e.streamPosition)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    }
+  });
+});
+
+describe.each(backends())('EventStore isolation on $name', (backend) => {
+  const opened = useEventStore(backend);
+
+  it('one caller with unstorable data fails alone; the rest of its group commit lands', async () => {
+    const results = await Promise.allSettled([
+      opened.store.append('iso-a', 'no_stream', [ev(1)]),
+      opened.store.append('iso-bad', 'no_stream', [{ type: 'Bad', data: { s: 'nul \u0000 inside' } }]),
+      opened.store.append('iso-b', 'no_stream', [ev(1)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await opened.store.streamPosition('iso-bad')).toBe(0);
+    expect(await opened.store.readStream('iso-b')).toHaveLength(1);
+  });
+
+  it('a rolled-back transaction never undoes an append committed beside it', async () => {
+    const rollback = opened.db
+      .transaction(async (tx) => {
+        await tx.query(`INSERT INTO events (stream_id, stream_position, type, data) VALUES ('rb-ghost', 1, 'Ghost', '{}')`);
+        await new Promise((r) => setTimeout(r, 50));
+        throw new Error('roll me back');
+      })
+      .catch((e: Error) => e.message);
+    const appends = Array.from({ length: 20 }, (_, i) => opened.store.append(`rb-${i}`, 'no_stream', [ev(i)]));
+    expect(await rollback).toBe('roll me back');
+    await Promise.all(appends);
+    for (let i = 0; i < 20; i++) expect(await opened.store.streamPosition(`rb-${i}`)).toBe(1);
+    expect(await opened.store.streamPosition('rb-ghost')).toBe(0);
+  });
+
+  it('two stores (two processes) racing on one stream both land, gapless, with no position taken twice', async () => {
+    const other = new EventStore(opened.db, { nodeId: 'other' });
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? opened.store : other).append('race', 'any', [ev(i)])),
+    );
+    const positions = (await opened.store.readStream('race')).map((e) => e.streamPosition);
+    expect(positions).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    await other.drain();
+  });
+
+  it('concurrent appends to one stream never interleave: positions are gapless and each caller owns a contiguous run', async () => {
+    const writers = Array.from({ length: 30 }, (_, w) => opened.store.append('one-stream', 'any', [ev(w * 10 + 1), ev(w * 10 + 2), ev(w * 10 + 3)]));
+    const results = await Promise.all(writers);
+    const events = await opened.store.readStream('one-stream');
+    expect(events.map((e) => e.streamPosition)).toEqual(Array.from({ length: 90 }, (_, i) => i + 1));
+    for (const r of results) {
+      const ns = r.events.map((e) => (e.data as { n: number }).n);
+      expect(ns[1] - ns[0]).toBe(1);
+      expect(ns[2] - ns[1]).toBe(1);
+      expect(r.events[2].streamPosition - r.events[0].streamPosition).toBe(2);
+    }
+  });
+});
+
+const pgOnly = backends().filter((b) => b.name === 'postgres');
+(pgOnly.length ? describe.each(pgOnly) : describe.skip.each([{ name: 'postgres' } as never]))('EventStore tail on $name with a late commit', (backend) => {
+  it('a writer holding its transaction open while later ones commit is still seen, in order', async () => {
+    const db = await openDatabase(backend);
+    const store = new EventStore(db, { nodeId: 'writer' });
+    const seen: RecordedEvent[] = [];
+    const tail = new LogTail(store, (events) => seen.push(...events), { pollMs: 20, pageSize: 100, includeOwn: true });
+    await tail.start();
+    try {
+      // A slow writer takes a global position first and commits last.
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const slow = db.transaction(async (tx) => {
+        await tx.query(`INSERT INTO events (stream_id, stream_position, type, data) VALUES ('late', 1, 'Counted', '{"n":0}')`);
+        await held;
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      for (let i = 1; i <= 5; i++) await store.append('early', i - 1, [ev(i)]);
+      // The reader polls every 20 ms: give it many rounds. Until the slow transaction ends it must not pass it.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(seen.filter((e) => e.streamId === 'early')).toHaveLength(0);
+      release();
+      await slow;
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 6 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(seen.map((e) => e.streamId)).toEqual(['late', 'early', 'early', 'early', 'early', 'early']);
+      expect(new Set(seen.map((e) => e.globalPosition)).size).toBe(6);
+    } finally {
+      await tail.stop();
+      await store.drain();
+      await db.close();
+      await backend.cleanup();
+    }
+  });
+});

@@ -1,0 +1,70 @@
+import { Logger } from '@nestjs/common';
+import type { EventStore } from './event-store.js';
+import type { LogCheckpoint, RecordedEvent } from './event.js';
+import { LOG_CHANNEL } from './group-commit.js';
+
+/** `includeOwn`: also deliver what this process wrote (it publishes those itself, so a server skips them). */
+export type LogTailOptions = { pollMs: number; pageSize: number; includeOwn?: boolean };
+
+/**
+ * Follows the shared log for events other processes wrote: wakes on NOTIFY, polls as a fallback
+ * (and to move past transactions that were still open), and never skips a late commit.
+ */
+export class LogTail {
+  private readonly logger = new Logger(LogTail.name);
+  private checkpoint: LogCheckpoint | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private unlisten: (() => Promise<void>) | undefined;
+  private running = false;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly deliver: (events: RecordedEvent[]) => void,
+    private readonly options: LogTailOptions = { pollMs: 250, pageSize: 1000 },
+  ) {}
+
+  async start(from?: LogCheckpoint): Promise<void> {
+    this.checkpoint = from ?? (await this.store.logHead());
+    this.unlisten = this.store.db.listen(LOG_CHANNEL, () => this.wake());
+    this.timer = setInterval(() => this.wake(), this.options.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.unlisten?.().catch(() => undefined);
+  }
+
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    void this.catchUp().finally(() => {
+      this.running = false;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async catchUp(): Promise<void> {
+    try {
+      if (!this.checkpoint) this.checkpoint = await this.store.logHead();
+      for (;;) {
+        const page = await this.store.readLog(this.checkpoint, { limit: this.options.pageSize, excludeNode: this.options.includeOwn ? undefined : this.store.nodeId });
+        this.checkpoint = page.checkpoint;
+        if (page.events.length > 0) this.deliver(page.events);
+        if (page.scanned < this.options.pageSize || this.stopped) break;
+      }
+    } catch (error) {
+      this.logger.warn(`log tail: ${(error as Error).message}`);
+    }
+  }
+}
