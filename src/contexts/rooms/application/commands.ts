@@ -1,0 +1,47 @@
+import { Command, Query } from '@nestjs/cqrs';
+import type { PushAction } from '../domain/room.commands.js';
+import type { RoomValue } from '../domain/room.events.js';
+import type { Entry } from '../read-model/room-views.js';
+
+export class CreateRoomCommand extends Command<{ roomId: string }> {
+  constructor(readonly roomId: string) {
+    super();
+  }
+}
+
+/** What a push left behind: the key's retained size (DriftDB's `stream_size`). */
+export type PushOutcome = { size: number };
+
+export class PushToRoomCommand extends Command<PushOutcome> {
+  constructor(
+    readonly roomId: string,
+    readonly key: string,
+    readonly value: RoomValue,
+    readonly action: PushAction,
+    readonly binary = false,
+  ) {
+    super();
+  }
+}
+
+export class RoomExistsQuery extends Query<boolean> {
+  constructor(readonly roomId: string) {
+    super();
+  }
+}
+
+export class GetStreamQuery extends Query<Entry[]> {
+  constructor(
+    readonly roomId: string,
+    readonly key: string,
+    readonly afterSeq = 0,
+  ) {
+    super();
+  }
+}
+
+export class GetRoomStreamsQuery extends Query<Map<string, Entry[]>> {
+  constructor(readonly roomId: string) {
+    super();
+  }
+}

@@ -1,0 +1,65 @@
+import { Inject, Injectable, Module, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { CqrsModule } from '@nestjs/cqrs';
+import { DEFAULT_ACTOR_OPTIONS } from '../../core/actors/actor-system.js';
+import { EventStore } from '../../core/event-store/event-store.js';
+import { EventFeed } from '../../core/projections/event-feed.js';
+import { ChannelHub } from '../../core/realtime/channel-hub.js';
+import { CreateRoomHandler, GetRoomStreamsHandler, GetStreamHandler, PushToRoomHandler, RoomExistsHandler } from './application/handlers.js';
+import { ROOM_CHANGES, RoomActors } from './application/room-actors.js';
+import { roomDecider } from './domain/room.js';
+import { RoomViews, type RoomChange } from './read-model/room-views.js';
+
+/** Wires the read model to the event feed, and stops timers on shutdown. */
+@Injectable()
+class RoomsLifecycle implements OnModuleInit, OnModuleDestroy {
+  private unsubscribe?: () => void;
+
+  constructor(
+    @Inject(EventFeed) private readonly feed: EventFeed,
+    @Inject(RoomViews) private readonly views: RoomViews,
+    @Inject(RoomActors) private readonly actors: RoomActors,
+  ) {}
+
+  onModuleInit(): void {
+    this.unsubscribe = this.feed.subscribe(this.views.apply);
+  }
+
+  onModuleDestroy(): void {
+    this.unsubscribe?.();
+    this.views.stop();
+    this.actors.stop();
+  }
+}
+
+/** The rooms bounded context: rooms of keyed streams (relay/replace/append/compact). */
+@Module({
+  imports: [CqrsModule],
+  providers: [
+    { provide: ROOM_CHANGES, useFactory: () => new ChannelHub<RoomChange>() },
+    {
+      provide: RoomActors,
+      inject: [EventStore, EventFeed, ConfigService],
+      useFactory: (store: EventStore, feed: EventFeed, config: ConfigService) =>
+        new RoomActors(roomDecider, store, feed, {
+          ...DEFAULT_ACTOR_OPTIONS,
+          idleMs: config.get('ACTOR_IDLE_MS')!,
+          maxActors: config.get('MAX_ACTORS')!,
+        }),
+    },
+    {
+      provide: RoomViews,
+      inject: [EventStore, ROOM_CHANGES, ConfigService],
+      useFactory: (store: EventStore, changes: ChannelHub<RoomChange>, config: ConfigService) =>
+        new RoomViews(store, changes, { idleMs: config.get('ACTOR_IDLE_MS')!, maxViews: config.get('MAX_ACTORS')! }),
+    },
+    RoomsLifecycle,
+    CreateRoomHandler,
+    PushToRoomHandler,
+    RoomExistsHandler,
+    GetStreamHandler,
+    GetRoomStreamsHandler,
+  ],
+  exports: [ROOM_CHANGES],
+})
+export class RoomsModule {}

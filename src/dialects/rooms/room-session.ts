@@ -1,0 +1,52 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import { DomainError, MailboxFullError } from '../../core/actors/decider.js';
+import { EventStoreClosedError, EventStoreOverloadedError } from '../../core/event-store/event.js';
+import { GetStreamQuery, PushToRoomCommand } from '../../contexts/rooms/application/commands.js';
+import type { ClientMessage, ServerMessage } from './drift-protocol.js';
+
+/**
+ * Turns one validated DriftDB message into commands and queries, and returns what the sender is owed:
+ * `stream_size` after a push that leaves more than one entry, `init` for a `get`, `pong` for a `ping`.
+ * Shared by the socket and the HTTP `send` route.
+ */
+@Injectable()
+export class RoomSession {
+  private readonly logger = new Logger(RoomSession.name);
+
+  constructor(
+    @Inject(CommandBus) private readonly commands: CommandBus,
+    @Inject(QueryBus) private readonly queries: QueryBus,
+  ) {}
+
+  async handle(roomId: string, message: ClientMessage): Promise<ServerMessage | null> {
+    try {
+      switch (message.type) {
+        case 'push': {
+          const { size } = await this.commands.execute(
+            new PushToRoomCommand(roomId, message.key, message.value, message.action, message.binary),
+          );
+          return size > 1 ? { type: 'stream_size', key: message.key, size } : null;
+        }
+        case 'get': {
+          const entries = await this.queries.execute(new GetStreamQuery(roomId, message.key, message.seq));
+          return { type: 'init', key: message.key, data: entries };
+        }
+        case 'ping':
+          return { type: 'pong', nonce: message.nonce };
+      }
+    } catch (error) {
+      return { type: 'error', message: this.explain(error) };
+    }
+  }
+
+  private explain(error: unknown): string {
+    if (error instanceof DomainError) return error.message;
+    if (error instanceof MailboxFullError || error instanceof EventStoreOverloadedError) {
+      return `server busy, message not applied: ${error.message}`;
+    }
+    if (error instanceof EventStoreClosedError) return 'server shutting down, message not applied';
+    this.logger.warn(`push failed: ${(error as Error).message}`);
+    return 'message could not be stored and was not applied; try again';
+  }
+}
