@@ -10,7 +10,8 @@ export type ReadLogOptions = { limit?: number; excludeNode?: string };
 /** `scanned` counts rows read, including those filtered out by `excludeNode`. */
 export type LogPage = { events: RecordedEvent[]; checkpoint: LogCheckpoint; scanned: number };
 
-const EVENT_COLUMNS = `global_position, transaction_id::text AS transaction_id, stream_id, stream_position, type, data, metadata, created_at`;
+const PAYLOAD_COLUMNS = ['stream_id', 'stream_position', 'type', 'data', 'metadata', 'created_at'];
+const EVENT_COLUMNS = `global_position, transaction_id::text AS transaction_id, ${PAYLOAD_COLUMNS.join(', ')}`;
 
 /** The append-only log: typed appends with expected-version checks, stream reads and a tail-safe log read. */
 export class EventStore {
@@ -61,16 +62,19 @@ export class EventStore {
    * transaction still running: an event whose transaction commits late is never skipped.
    */
   async readLog(checkpoint: LogCheckpoint, { limit = 1000, excludeNode }: ReadLogOptions = {}): Promise<LogPage> {
+    // Excluded rows still move the checkpoint, so they come back too, but without their payload.
     const rows = await this.db.query(
-      `SELECT ${EVENT_COLUMNS}, node_id FROM events
+      `SELECT global_position, transaction_id::text AS transaction_id, node_id IS NOT DISTINCT FROM $4 AS excluded,
+         ${PAYLOAD_COLUMNS.map((c) => `CASE WHEN node_id IS DISTINCT FROM $4 THEN ${c} END AS ${c}`).join(', ')}
+       FROM events
        WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
          AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
        ORDER BY transaction_id, global_position LIMIT $3`,
-      [checkpoint.transactionId, checkpoint.globalPosition, limit],
+      [checkpoint.transactionId, checkpoint.globalPosition, limit, excludeNode ?? null],
     );
     const last = rows.at(-1);
     return {
-      events: rows.filter((r) => r.node_id !== excludeNode).map(toRecorded),
+      events: rows.filter((r) => !r.excluded).map(toRecorded),
       checkpoint: last ? { transactionId: last.transaction_id, globalPosition: Number(last.global_position) } : checkpoint,
       scanned: rows.length,
     };

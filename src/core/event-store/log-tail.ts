@@ -27,7 +27,10 @@ export class LogTail {
 
   async start(from?: LogCheckpoint): Promise<void> {
     this.checkpoint = from ?? (await this.store.logHead());
-    this.unlisten = this.store.db.listen(LOG_CHANNEL, () => this.wake());
+    // A commit's NOTIFY names its writer: this process has published its own events already.
+    this.unlisten = this.store.db.listen(LOG_CHANNEL, (writer) => {
+      if (this.options.includeOwn || writer !== this.store.nodeId) this.wake();
+    });
     this.timer = setInterval(() => this.wake(), this.options.pollMs);
     this.timer.unref();
   }
