@@ -101,8 +101,9 @@ export function encodeFrame(message: ServerMessage, cbor: boolean): Frame {
 function toWire(message: ServerMessage, cbor: boolean): object {
   switch (message.type) {
     case 'push': {
-      const { binary, ...rest } = message;
-      return binary ? { ...rest, value: fromStorable(rest.value, cbor) } : rest;
+      // Field by field (no rest/spread): this runs once per broadcast and per format.
+      const { key, value, seq, binary } = message;
+      return { type: 'push', key, value: binary ? fromStorable(value, cbor) : value, seq };
     }
     case 'init':
       return {

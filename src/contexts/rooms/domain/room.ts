@@ -79,7 +79,7 @@ export function evolveRoom(state: RoomState, event: RoomEvent): RoomState {
             : { compactedThrough: seq, seqs: entry.seqs.compactTo(seq) };
       const keys = new Map(state.keys).set(key, next);
       const lastSeq = Math.max(state.lastSeq, seq);
-      return { ...state, keys, lastSeq, claimedThrough: Math.max(state.claimedThrough, lastSeq) };
+      return { exists: state.exists, lastSeq, claimedThrough: Math.max(state.claimedThrough, lastSeq), keys };
     }
   }
 }
