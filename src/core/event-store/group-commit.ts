@@ -231,24 +231,26 @@ export class GroupCommitter {
     withTransaction: boolean,
     predecessors?: Map<string, number>,
   ): Promise<Inserted | undefined> {
-    // Columns as arrays: one constant statement with six parameters, however many rows (PostgreSQL
-    // parses and plans it in half the time a multi-row VALUES list takes).
+    // Each column as one JSON array: one constant statement with six parameters, however many rows.
+    // PostgreSQL parses and plans it in half the time a multi-row VALUES list takes, and JSON costs this
+    // process a third of what pg's array literals (escaped element by element) do.
     const streams: string[] = [];
     const positions: number[] = [];
     const types: string[] = [];
-    const data: string[] = [];
-    const metadata: string[] = [];
+    const data: unknown[] = [];
+    const metadata: unknown[] = [];
     for (const { streamId, from, append } of accepted) {
-      append.events.forEach((event, i) => {
+      for (let i = 0; i < append.events.length; i++) {
+        const event = append.events[i];
         streams.push(streamId);
         positions.push(from + i + 1);
         types.push(event.type);
-        data.push(JSON.stringify(event.data ?? null));
-        metadata.push(event.metadata ? JSON.stringify(event.metadata) : '{}');
-      });
+        data.push(event.data ?? null);
+        metadata.push(event.metadata ?? {});
+      }
     }
     if (streams.length === 0) return { globalPositions: [], transactionId: '0', recordedAt: new Date() };
-    const params: unknown[] = [this.nodeId, streams, positions, types, data, metadata];
+    const params: unknown[] = [this.nodeId, ...[streams, positions, types, data, metadata].map((column) => JSON.stringify(column))];
     let guard = '';
     if (predecessors && predecessors.size > 0) {
       const n = params.push([...predecessors.keys()], [...predecessors.values()], predecessors.size);
@@ -264,7 +266,9 @@ export class GroupCommitter {
     const [row] = await session.query<{ global: string[] | null; streams: string[] | null; transaction_id?: string; recorded_ms?: number }>(
       `WITH inserted AS (
          INSERT INTO events (stream_id, stream_position, type, data, metadata, node_id)
-         SELECT s, p, t, d, m, $1::text FROM unnest($2::text[], $3::bigint[], $4::text[], $5::jsonb[], $6::jsonb[]) AS v(s, p, t, d, m) ${guard}
+         SELECT s, p::bigint, t, d::jsonb, m::jsonb, $1::text
+         FROM ROWS FROM (json_array_elements_text($2::json), json_array_elements_text($3::json), json_array_elements_text($4::json),
+                         json_array_elements($5::json), json_array_elements($6::json)) AS v(s, p, t, d, m) ${guard}
          RETURNING global_position, stream_position
        ) SELECT array_agg(global_position) AS global, array_agg(stream_position) AS streams${wake}${transaction} FROM inserted`,
       params,
