@@ -6,7 +6,8 @@ import { dataSourceOptions, type DatabaseTarget } from './data-source-options.js
 export type Row = Record<string, any>;
 
 export interface SqlSession {
-  query<T extends Row = Row>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** `prepareAs` names a statement the hot path runs again and again: each connection plans it once. */
+  query<T extends Row = Row>(sql: string, params?: unknown[], prepareAs?: string): Promise<T[]>;
 }
 
 export class DatabaseUnavailableError extends Error {
@@ -14,7 +15,12 @@ export class DatabaseUnavailableError extends Error {
 }
 
 type RawResult = { rows: Row[] };
-type RawClient = { query(sql: string, params?: unknown[]): Promise<RawResult & RawResult[]> };
+type RawQuery = { text: string; values?: unknown[]; name?: string };
+type RawClient = { query(query: string | RawQuery, params?: unknown[]): Promise<RawResult & RawResult[]> };
+
+function run(client: RawClient, text: string, values: unknown[], name?: string) {
+  return client.query(name ? { name, text, values } : { text, values });
+}
 
 /** An error of the connection rather than of the statement: the connection must not go back to the pool. */
 function isConnectionError(error: unknown): error is Error {
@@ -68,8 +74,8 @@ export class Database implements SqlSession {
     return this.kind === 'postgres';
   }
 
-  async query<T extends Row = Row>(sql: string, params: unknown[] = []): Promise<T[]> {
-    return this.withClient(async (client) => (await client.query(sql, params)).rows as T[]);
+  async query<T extends Row = Row>(sql: string, params: unknown[] = [], prepareAs?: string): Promise<T[]> {
+    return this.withClient(async (client) => (await run(client, sql, params, prepareAs)).rows as T[]);
   }
 
   /** One pooled connection for `work`; a connection that failed is dropped, never handed out again. */
@@ -111,7 +117,7 @@ export class Database implements SqlSession {
         const results = await client.query(opening ? `BEGIN; ${opening}` : 'BEGIN');
         const opened = Array.isArray(results) ? results.slice(1).map((r) => r.rows) : [];
         const session: SqlSession = {
-          query: async <R extends Row>(sql: string, params: unknown[] = []) => (await client.query(sql, params)).rows as R[],
+          query: async <R extends Row>(sql: string, params: unknown[] = [], prepareAs?: string) => (await run(client, sql, params, prepareAs)).rows as R[],
         };
         const result = await work(session, opened);
         await client.query('COMMIT');

@@ -272,6 +272,7 @@ export class GroupCommitter {
          RETURNING global_position, stream_position
        ) SELECT array_agg(global_position) AS global, array_agg(stream_position) AS streams${wake}${transaction} FROM inserted`,
       params,
+      `tideline_append_${predecessors && predecessors.size > 0 ? 'guarded' : 'plain'}_${this.db.shared ? 'shared' : 'local'}_${withTransaction ? 'own_tx' : 'in_tx'}`,
     );
     if (!row?.global) return undefined; // a predecessor was missing: nothing was written
     // Check the order rather than trust it.
