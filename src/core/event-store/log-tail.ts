@@ -18,6 +18,8 @@ export class LogTail {
   private running = false;
   private again = false;
   private stopped = false;
+  private failingSince: number | undefined;
+  private warnedAt = 0;
 
   constructor(
     private readonly store: EventStore,
@@ -66,8 +68,18 @@ export class LogTail {
         if (page.events.length > 0) this.deliver(page.events);
         if (page.scanned < this.options.pageSize || this.stopped) break;
       }
+      if (this.failingSince !== undefined) {
+        this.logger.log(`log tail: reading the log again after ${Math.round((Date.now() - this.failingSince) / 1000)} s`);
+        this.failingSince = undefined;
+      }
     } catch (error) {
-      this.logger.warn(`log tail: ${(error as Error).message}`);
+      // It polls four times a second: one warning when reads start failing, then one every half minute.
+      const now = Date.now();
+      this.failingSince ??= now;
+      if (now - this.warnedAt >= 30_000) {
+        this.warnedAt = now;
+        this.logger.warn(`log tail: cannot read the log (${(error as Error).message}); retrying`);
+      }
     }
   }
 }
