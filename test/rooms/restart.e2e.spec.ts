@@ -19,7 +19,13 @@ import {
  */
 installWebSocketGlobal();
 
-describe.each(backends())('Rooms across a server restart ($name)', (backend) => {
+// Once loading from the log alone, once from snapshots taken every two stored events (room state and view).
+const cases = backends().flatMap((backend) => [
+  { backend, name: backend.name, loading: 'from the log', env: { SNAPSHOT_EVERY: '0' } },
+  { backend, name: backend.name, loading: 'from snapshots', env: { SNAPSHOT_EVERY: '2' } },
+]);
+
+describe.each(cases)('Rooms across a server restart ($name, loading $loading)', ({ backend, env }) => {
   let store: ServerStore;
   let server: Server | undefined;
   const closer = new Closer();
@@ -36,7 +42,7 @@ describe.each(backends())('Rooms across a server restart ($name)', (backend) => 
 
   it('keeps the history and continues numbering above it', async () => {
     // First life: appends, a replace, a compact, and relays last (the highest seqs, none stored).
-    server = await startServer(store);
+    server = await startServer(store, env);
     const { room, socket_url, http_url } = await new Api(apiBase(server)).newRoom();
     const writer = await officialClient(closer, socket_url, true);
     const seen = { k: await writer.subscribeAndReplay('k'), cursor: await writer.subscribeAndReplay('cursor') };
@@ -59,7 +65,7 @@ describe.each(backends())('Rooms across a server restart ($name)', (backend) => 
     server = undefined;
 
     // Second life, same data, a new port.
-    server = await startServer(store);
+    server = await startServer(store, env);
     const api = new Api(apiBase(server));
     const again = await api.getRoom(room);
     expect(again.room).toBe(room);
@@ -100,7 +106,7 @@ describe.each(backends())('Rooms across a server restart ($name)', (backend) => 
   });
 
   it('a room created just before the restart, with only relays, still numbers above them', async () => {
-    server = await startServer(store);
+    server = await startServer(store, env);
     const { room, socket_url, http_url } = await new Api(apiBase(server)).newRoom();
     const http = new HttpConnection(http_url);
     const sender = await officialClient(closer, socket_url);
@@ -112,7 +118,7 @@ describe.each(backends())('Rooms across a server restart ($name)', (backend) => 
     await server.close();
     server = undefined;
 
-    server = await startServer(store);
+    server = await startServer(store, env);
     const again = await new Api(apiBase(server)).getRoom(room);
     expect(again.room).toBe(room);
     const http2 = new HttpConnection(again.http_url);

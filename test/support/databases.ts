@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { Database } from '../../src/core/database/database.js';
-import { EventStore } from '../../src/core/event-store/event-store.js';
+import { EventStore, type ReadStreamOptions } from '../../src/core/event-store/event-store.js';
 import type { DatabaseTarget } from '../../src/core/database/data-source-options.js';
 
 /**
@@ -75,4 +75,14 @@ export function useEventStore(backend: Backend): { readonly db: Database; readon
     await backend.cleanup();
   });
   return opened;
+}
+
+/** The real event store, noting where each stream read starts (to show what a loader did not have to read). */
+export class ReadRecordingStore extends EventStore {
+  readonly readsAfter: number[] = [];
+
+  override readStream(streamId: string, options: ReadStreamOptions = {}) {
+    this.readsAfter.push(options.after ?? 0);
+    return super.readStream(streamId, options);
+  }
 }

@@ -3,6 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { CqrsModule } from '@nestjs/cqrs';
 import { DEFAULT_ACTOR_OPTIONS } from '../../core/actors/actor-system.js';
 import { EventStore } from '../../core/event-store/event-store.js';
+import { SnapshotStore, type SnapshotPolicy } from '../../core/event-store/snapshot-store.js';
 import { EventFeed } from '../../core/projections/event-feed.js';
 import { ChannelHub } from '../../core/realtime/channel-hub.js';
 import { CreateRoomHandler, GetRoomStreamsHandler, GetStreamHandler, PushToRoomHandler, RoomExistsHandler } from './application/handlers.js';
@@ -32,6 +33,11 @@ class RoomsLifecycle implements OnModuleInit, OnModuleDestroy {
   }
 }
 
+function snapshotPolicy(store: SnapshotStore, config: ConfigService): SnapshotPolicy | undefined {
+  const every = config.get<number>('SNAPSHOT_EVERY')!;
+  return every > 0 ? { store, every } : undefined;
+}
+
 /** The rooms bounded context: rooms of keyed streams (relay/replace/append/compact). */
 @Module({
   imports: [CqrsModule],
@@ -39,19 +45,24 @@ class RoomsLifecycle implements OnModuleInit, OnModuleDestroy {
     { provide: ROOM_CHANGES, useFactory: () => new ChannelHub<RoomChange>() },
     {
       provide: RoomActors,
-      inject: [EventStore, EventFeed, ConfigService],
-      useFactory: (store: EventStore, feed: EventFeed, config: ConfigService) =>
+      inject: [EventStore, EventFeed, SnapshotStore, ConfigService],
+      useFactory: (store: EventStore, feed: EventFeed, snapshots: SnapshotStore, config: ConfigService) =>
         new RoomActors(roomDecider, store, feed, {
           ...DEFAULT_ACTOR_OPTIONS,
           idleMs: config.get('ACTOR_IDLE_MS')!,
           maxActors: config.get('MAX_ACTORS')!,
+          snapshots: snapshotPolicy(snapshots, config),
         }),
     },
     {
       provide: RoomViews,
-      inject: [EventStore, ROOM_CHANGES, ConfigService],
-      useFactory: (store: EventStore, changes: ChannelHub<RoomChange>, config: ConfigService) =>
-        new RoomViews(store, changes, { idleMs: config.get('ACTOR_IDLE_MS')!, maxViews: config.get('MAX_ACTORS')! }),
+      inject: [EventStore, ROOM_CHANGES, SnapshotStore, ConfigService],
+      useFactory: (store: EventStore, changes: ChannelHub<RoomChange>, snapshots: SnapshotStore, config: ConfigService) =>
+        new RoomViews(store, changes, {
+          idleMs: config.get('ACTOR_IDLE_MS')!,
+          maxViews: config.get('MAX_ACTORS')!,
+          snapshots: snapshotPolicy(snapshots, config),
+        }),
     },
     RoomsLifecycle,
     CreateRoomHandler,

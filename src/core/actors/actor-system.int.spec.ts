@@ -1,6 +1,7 @@
-import { backends, useEventStore } from '../../../test/support/databases.js';
+import { backends, ReadRecordingStore, useEventStore } from '../../../test/support/databases.js';
 import { ConcurrencyError, type Event } from '../event-store/event.js';
 import { EventStore } from '../event-store/event-store.js';
+import { SnapshotStore } from '../event-store/snapshot-store.js';
 import { EventFeed, type FeedEvent } from '../projections/event-feed.js';
 import { ActorSystem, DEFAULT_ACTOR_OPTIONS } from './actor-system.js';
 import { DomainError, MailboxFullError, type Decider } from './decider.js';
@@ -76,3 +77,47 @@ describe.each(backends())('actors on $name', (backend) => {
     two.stop();
   });
 });
+
+describe.each(backends())('actor snapshots on $name', (backend) => {
+  const opened = useEventStore(backend);
+
+  const snapshotted: Decider<{ total: number }, Cmd, Added | Pinged> = {
+    ...counter,
+    snapshot: { kind: 'counter', encode: (s) => s, decode: (json) => json as { total: number } },
+  };
+
+  it('a reloaded actor starts from its newest snapshot and reads only the events after it', async () => {
+    const snapshots = new SnapshotStore(opened.db);
+    const feed = new EventFeed();
+    const first = new ActorSystem(snapshotted, opened.store, feed, { ...DEFAULT_ACTOR_OPTIONS, snapshots: { store: snapshots, every: 50 } });
+    for (let i = 1; i <= 120; i++) await first.tell('snap', { add: i });
+    first.stop();
+    await eventually(async () => ((await snapshots.load('counter', 'snap'))?.position === 100 ? true : undefined));
+    expect((await snapshots.load('counter', 'snap'))!.state).toEqual({ total: (100 * 101) / 2 });
+
+    const store = new ReadRecordingStore(opened.db);
+    const second = new ActorSystem(snapshotted, store, feed, { ...DEFAULT_ACTOR_OPTIONS, snapshots: { store: snapshots, every: 50 } });
+    const [event] = await second.tell('snap', { add: 121 });
+    expect((event.data as { total: number }).total).toBe((121 * 122) / 2);
+    expect(store.readsAfter).toEqual([100]);
+    second.stop();
+    await store.drain();
+  });
+
+  it('an older snapshot never overwrites a newer one', async () => {
+    const snapshots = new SnapshotStore(opened.db);
+    await snapshots.save('counter', 'order-of-saves', 200, { total: 2 });
+    await snapshots.save('counter', 'order-of-saves', 100, { total: 1 });
+    expect(await snapshots.load('counter', 'order-of-saves')).toEqual({ position: 200, state: { total: 2 } });
+  });
+});
+
+async function eventually<T>(probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

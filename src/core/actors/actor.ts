@@ -1,6 +1,7 @@
 import type { Event } from '../event-store/event.js';
 import { ConcurrencyError } from '../event-store/event.js';
 import type { EventStore } from '../event-store/event-store.js';
+import type { SnapshotPolicy } from '../event-store/snapshot-store.js';
 import type { EventFeed, FeedEvent } from '../projections/event-feed.js';
 import { MailboxFullError, type Decider } from './decider.js';
 
@@ -18,6 +19,8 @@ export class Actor<S, C, E extends Event> {
   private version = 0;
   private loaded = false;
   private running = false;
+  /** The version of the newest snapshot this actor knows of. */
+  private snapshotAt = 0;
   private readonly mailbox: Letter<C>[] = [];
   lastUsed = Date.now();
 
@@ -27,6 +30,7 @@ export class Actor<S, C, E extends Event> {
     private readonly store: EventStore,
     private readonly feed: EventFeed,
     private readonly limits: ActorLimits,
+    private readonly snapshots?: SnapshotPolicy,
   ) {
     this.state = decider.initialState();
   }
@@ -101,6 +105,7 @@ export class Actor<S, C, E extends Event> {
       }
     }
     this.state = working;
+    this.snapshotIfDue();
     let next = 0;
     const before = this.version - recorded.length;
     const published: FeedEvent[] = [];
@@ -114,11 +119,17 @@ export class Actor<S, C, E extends Event> {
     this.feed.publish(published);
   }
 
-  /** Reads the log after the version held (all of it when not loaded) and folds it in. */
+  /** Reads the log after the version held (when not loaded: after the newest snapshot, if any) and folds it in. */
   private async catchUp(): Promise<void> {
     if (!this.loaded) {
       this.state = this.decider.initialState();
       this.version = 0;
+      const codec = this.decider.snapshot;
+      const snapshot = codec && this.snapshots ? await this.snapshots.store.load(codec.kind, this.streamId) : undefined;
+      if (codec && snapshot) {
+        this.state = codec.decode(snapshot.state);
+        this.version = this.snapshotAt = snapshot.position;
+      }
     }
     for (const event of await this.store.readStream(this.streamId, { after: this.version })) {
       this.state = this.decider.evolve(this.state, event as unknown as E);
@@ -126,5 +137,12 @@ export class Actor<S, C, E extends Event> {
     }
     this.state = this.decider.rehydrated?.(this.state) ?? this.state;
     this.loaded = true;
+  }
+
+  private snapshotIfDue(): void {
+    const codec = this.decider.snapshot;
+    if (!codec || !this.snapshots || this.version - this.snapshotAt < this.snapshots.every) return;
+    this.snapshotAt = this.version;
+    void this.snapshots.store.save(codec.kind, this.streamId, this.version, codec.encode(this.state));
   }
 }

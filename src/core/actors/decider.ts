@@ -1,4 +1,5 @@
 import type { Event } from '../event-store/event.js';
+import type { StateCodec } from '../event-store/snapshot-store.js';
 
 /**
  * An aggregate's rules as pure functions (emmett's decider): `decide` turns a command into events
@@ -12,6 +13,8 @@ export interface Decider<State, Command, E extends Event> {
   isTransient?(event: E): boolean;
   /** Adjusts a state just rebuilt from the log (after a restart, an eviction or a conflict). */
   rehydrated?(state: State): State;
+  /** How the state is snapshotted, if it may be: an actor then loads a snapshot and only the events after it. */
+  snapshot?: StateCodec<State>;
 }
 
 /** A command the rules refuse: the message is meant for the client. */

@@ -41,6 +41,10 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   MAX_BATCH_EVENTS = 2000;
 
+  /** A room's state and read model are snapshotted every this many stored events (0: never). */
+  @Transform(toInt) @IsInt() @Min(0)
+  SNAPSHOT_EVERY = 1000;
+
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: LogLevel = 'log';
 }

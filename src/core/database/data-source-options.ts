@@ -5,6 +5,8 @@ import { createPgConfig } from '@electric-sql/pglite/node-postgres';
 import type { DataSourceOptions } from 'typeorm';
 import { EventRow } from '../event-store/schema/event.entity.js';
 import { CreateEventLog1763900000000 } from '../event-store/migrations/1763900000000-create-event-log.js';
+import { CreateSnapshots1763900000001 } from '../event-store/migrations/1763900000001-create-snapshots.js';
+import { SnapshotRow } from '../event-store/schema/snapshot.entity.js';
 
 export type DatabaseTarget =
   /** `queryTimeoutMs`: a query with no answer by then fails (a partitioned server must not hang its callers). */
@@ -14,8 +16,8 @@ export type DatabaseTarget =
 
 export type OpenedDataSourceOptions = { options: DataSourceOptions; pglite?: PGlite };
 
-export const ENTITIES = [EventRow];
-export const MIGRATIONS = [CreateEventLog1763900000000];
+export const ENTITIES = [EventRow, SnapshotRow];
+export const MIGRATIONS = [CreateEventLog1763900000000, CreateSnapshots1763900000001];
 
 export function databaseTarget(env: { DATABASE_URL?: string; DATA_DIR?: string; DATABASE_QUERY_TIMEOUT_MS?: number }): DatabaseTarget {
   if (env.DATABASE_URL) return { kind: 'postgres', url: env.DATABASE_URL, queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS };

@@ -5,6 +5,7 @@ import { EventFeed } from '../projections/event-feed.js';
 import { TransientBridge } from '../realtime/transient-bridge.js';
 import { EventStore } from './event-store.js';
 import { LogTail } from './log-tail.js';
+import { SnapshotStore } from './snapshot-store.js';
 
 /** On a shared PostgreSQL: feeds in what other processes append to the log, and exchanges relays with them. */
 @Injectable()
@@ -41,8 +42,9 @@ class SharedLogFollower implements OnApplicationBootstrap, BeforeApplicationShut
       inject: [Database, ConfigService],
       useFactory: (db: Database, config: ConfigService) => new EventStore(db, { maxBatchEvents: config.get('MAX_BATCH_EVENTS') }),
     },
+    { provide: SnapshotStore, inject: [Database], useFactory: (db: Database) => new SnapshotStore(db) },
     SharedLogFollower,
   ],
-  exports: [EventStore, EventFeed],
+  exports: [EventStore, EventFeed, SnapshotStore],
 })
 export class EventStoreModule {}

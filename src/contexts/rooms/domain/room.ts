@@ -1,4 +1,5 @@
 import { DomainError, type Decider } from '../../../core/actors/decider.js';
+import type { StateCodec } from '../../../core/event-store/snapshot-store.js';
 import type { Push, RoomCommand } from './room.commands.js';
 import type { RoomEvent } from './room.events.js';
 import { SeqList } from './seq-list.js';
@@ -98,12 +99,29 @@ export function retainedSize(event: RoomEvent): number | undefined {
   }
 }
 
+type RoomStateJson = { exists: boolean; lastSeq: number; claimedThrough: number; keys: [key: string, seqs: number[], compactedThrough: number][] };
+
+export const roomStateCodec: StateCodec<RoomState> = {
+  kind: 'room',
+  encode: (state): RoomStateJson => ({
+    exists: state.exists,
+    lastSeq: state.lastSeq,
+    claimedThrough: state.claimedThrough,
+    keys: [...state.keys].map(([key, { seqs, compactedThrough }]) => [key, seqs.toArray(), compactedThrough]),
+  }),
+  decode: (json) => {
+    const { exists, lastSeq, claimedThrough, keys } = json as RoomStateJson;
+    return { exists, lastSeq, claimedThrough, keys: new Map(keys.map(([key, seqs, compactedThrough]) => [key, { seqs: SeqList.from(seqs), compactedThrough }])) };
+  },
+};
+
 export const roomDecider: Decider<RoomState, RoomCommand, RoomEvent> = {
   initialState: initialRoomState,
   decide: decideRoom,
   evolve: evolveRoom,
   isTransient: (event) => event.type === 'MessageRelayed',
   rehydrated: resumeNumbering,
+  snapshot: roomStateCodec,
 };
 
 /** Relays are not in the log: after a reload, numbering resumes above everything that may have been issued. */

@@ -2,7 +2,7 @@ import { DomainError } from '../../../core/actors/decider.js';
 import type { PushAction, RoomCommand } from './room.commands.js';
 import type { RoomEvent } from './room.events.js';
 import { SeqList } from './seq-list.js';
-import { RELAY_SEQ_BLOCK, decideRoom, evolveRoom, initialRoomState, resumeNumbering, retainedSize, roomDecider, type RoomState } from './room.js';
+import { RELAY_SEQ_BLOCK, decideRoom, evolveRoom, initialRoomState, resumeNumbering, retainedSize, roomDecider, roomStateCodec, type RoomState } from './room.js';
 
 const push = (key: string, value: unknown, action: PushAction): RoomCommand => ({ kind: 'push', key, value, action });
 const append = (key: string, value: unknown) => push(key, value, { type: 'append' });
@@ -122,5 +122,26 @@ describe('seq lists', () => {
     expect(list.compactTo(6).toArray()).toEqual([6, 7, 9]);
     expect(SeqList.EMPTY.append(1).size).toBe(1);
     expect(SeqList.EMPTY.size).toBe(0);
+  });
+
+  it('a snapshot of the state, through JSON, decides exactly as the state itself', () => {
+    const { state } = run([
+      append('a', 1),
+      append('a', 2),
+      push('b', 3, { type: 'relay' }),
+      push('a', 4, { type: 'replace' }),
+      append('a', 5),
+      append('c', 6),
+      push('c', 7, { type: 'compact', seq: 6 }),
+    ]);
+    const restored = roomStateCodec.decode(JSON.parse(JSON.stringify(roomStateCodec.encode(state))));
+    expect(restored.exists).toBe(true);
+    expect([...restored.keys.keys()]).toEqual([...state.keys.keys()]);
+    for (const key of state.keys.keys()) {
+      expect(seqs(restored, key)).toEqual(seqs(state, key));
+      expect(restored.keys.get(key)!.compactedThrough).toBe(state.keys.get(key)!.compactedThrough);
+    }
+    const next = [append('a', 8), push('b', 9, { type: 'relay' }), push('c', 10, { type: 'compact', seq: 6 }), append('d', 11)];
+    expect(run(next, restored).events).toEqual(run(next, state).events);
   });
 });

@@ -11,6 +11,11 @@ export class SeqList {
   ) {}
 
   static of(...seqs: number[]): SeqList {
+    return SeqList.from(seqs);
+  }
+
+  /** Takes `seqs` (ascending) as its buffer. */
+  static from(seqs: number[]): SeqList {
     return new SeqList(seqs, seqs.length);
   }
 
@@ -38,7 +43,7 @@ export class SeqList {
   /** Drops seqs up to `seq` and puts `seq` first. */
   compactTo(seq: number): SeqList {
     const kept = this.countAbove(seq);
-    return SeqList.of(seq, ...this.buffer.slice(this.size - kept, this.size));
+    return SeqList.from([seq, ...this.buffer.slice(this.size - kept, this.size)]);
   }
 
   toArray(): number[] {

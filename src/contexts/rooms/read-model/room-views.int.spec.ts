@@ -1,11 +1,12 @@
-import { backends, useEventStore } from '../../../../test/support/databases.js';
+import { backends, ReadRecordingStore, useEventStore } from '../../../../test/support/databases.js';
 import { EventFeed } from '../../../core/projections/event-feed.js';
 import { ChannelHub } from '../../../core/realtime/channel-hub.js';
 import { RoomActors } from '../application/room-actors.js';
 import type { PushAction } from '../domain/room.commands.js';
 import { roomStreamId } from '../domain/room.events.js';
 import { roomDecider } from '../domain/room.js';
-import { RoomViews, type RoomChange } from './room-views.js';
+import { SnapshotStore } from '../../../core/event-store/snapshot-store.js';
+import { RoomViews, roomViewCodec, type RoomChange } from './room-views.js';
 
 const OPTIONS = { idleMs: 60_000, maxViews: 1000 };
 
@@ -15,7 +16,8 @@ describe.each(backends())('room views on $name', (backend) => {
   it('a view kept live from the feed equals one rebuilt from the log (the log is the truth)', async () => {
     const feed = new EventFeed();
     const changes = new ChannelHub<RoomChange>();
-    const live = new RoomViews(opened.store, changes, OPTIONS);
+    const snapshots = { store: new SnapshotStore(opened.db), every: 40 };
+    const live = new RoomViews(opened.store, changes, { ...OPTIONS, snapshots });
     feed.subscribe(live.apply);
     const actors = new RoomActors(roomDecider, opened.store, feed);
     const heard: RoomChange[] = [];
@@ -33,6 +35,14 @@ describe.each(backends())('room views on $name', (backend) => {
     }
     const rebuilt = new RoomViews(opened.store, new ChannelHub<RoomChange>(), OPTIONS);
     expect(await rebuilt.allKeys('r1')).toEqual(await live.allKeys('r1'));
+    // So does one that starts from the newest snapshot the live view took, then reads the rest of the log.
+    const snapshot = await snapshots.store.load(roomViewCodec.kind, 'r1');
+    expect(snapshot?.position).toBeGreaterThan(0);
+    const recording = new ReadRecordingStore(opened.db);
+    const fromSnapshot = new RoomViews(recording, new ChannelHub<RoomChange>(), { ...OPTIONS, snapshots });
+    expect(await fromSnapshot.allKeys('r1')).toEqual(await live.allKeys('r1'));
+    expect(recording.readsAfter).toEqual([snapshot!.position]);
+    fromSnapshot.stop();
     // Subscribers heard every stored and relayed message, in seq order.
     const seqs = heard.map((c) => c.event.data.seq).filter((_, i) => heard[i].event.type !== 'StreamCompacted');
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));

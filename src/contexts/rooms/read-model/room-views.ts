@@ -1,5 +1,6 @@
 import type { RecordedEvent } from '../../../core/event-store/event.js';
 import type { EventStore } from '../../../core/event-store/event-store.js';
+import type { SnapshotPolicy, StateCodec } from '../../../core/event-store/snapshot-store.js';
 import { isTransient, type FeedEvent } from '../../../core/projections/event-feed.js';
 import type { ChannelHub } from '../../../core/realtime/channel-hub.js';
 import { isPossibleRoomId, roomIdOf, roomStreamId, isRoomStream, type RoomEvent, type RoomMessageEvent, type RoomValue } from '../domain/room.events.js';
@@ -14,15 +15,30 @@ type View = {
   exists: boolean;
   position: number;
   keys: Map<string, Entry[]>;
+  /** The position of the newest snapshot of this view known here. */
+  snapshotAt: number;
   loading?: Promise<void>;
   /** Durable events that arrived while loading or out of order, applied once their turn comes. */
   held: FeedEvent[];
   lastUsed: number;
 };
 
-const NO_ROOM: View = Object.freeze({ built: true, exists: false, position: 0, keys: new Map(), held: [], lastUsed: 0 });
+const NO_ROOM: View = Object.freeze({ built: true, exists: false, position: 0, keys: new Map(), snapshotAt: 0, held: [], lastUsed: 0 });
 
-export type RoomViewsOptions = { idleMs: number; maxViews: number };
+export type RoomViewsOptions = { idleMs: number; maxViews: number; snapshots?: SnapshotPolicy };
+
+type ViewJson = { exists: boolean; keys: [key: string, entries: Entry[]][] };
+type ViewState = Pick<View, 'exists' | 'keys'>;
+
+/** What a view snapshot holds: the retained entries of every key (a room's values live here, not in its actor). */
+export const roomViewCodec: StateCodec<ViewState> = {
+  kind: 'room-view',
+  encode: ({ exists, keys }): ViewJson => ({ exists, keys: [...keys] }),
+  decode: (json) => {
+    const { exists, keys } = json as ViewJson;
+    return { exists, keys: new Map(keys) };
+  },
+};
 
 /**
  * The rooms read model: each room's retained entries per key, built from the log on first use, kept
@@ -85,7 +101,7 @@ export class RoomViews {
     if (!isPossibleRoomId(roomId)) return NO_ROOM;
     let view = this.views.get(roomId);
     if (!view) {
-      view = { built: false, exists: false, position: 0, keys: new Map(), held: [], lastUsed: Date.now() };
+      view = { built: false, exists: false, position: 0, keys: new Map(), snapshotAt: 0, held: [], lastUsed: Date.now() };
       this.views.set(roomId, view);
       this.fill(roomId, view);
     }
@@ -101,6 +117,7 @@ export class RoomViews {
       // The first read builds the view; later ones fill gaps, and subscribers must hear what they fill.
       const announce = view.built;
       try {
+        if (!view.built) await this.startFromSnapshot(roomId, view);
         for (const event of await this.store.readStream(roomStreamId(roomId), { after: view.position })) {
           this.evolve(roomId, view, event, announce);
         }
@@ -114,6 +131,20 @@ export class RoomViews {
       this.drain(roomId, view, true);
     })();
     view.loading.catch(() => undefined);
+  }
+
+  private async startFromSnapshot(roomId: string, view: View): Promise<void> {
+    const snapshot = this.options.snapshots && (await this.options.snapshots.store.load(roomViewCodec.kind, roomId));
+    if (!snapshot) return;
+    const { exists, keys } = roomViewCodec.decode(snapshot.state);
+    Object.assign(view, { exists, keys, position: snapshot.position, snapshotAt: snapshot.position });
+  }
+
+  private snapshotIfDue(roomId: string, view: View): void {
+    const policy = this.options.snapshots;
+    if (!policy || !view.built || view.position - view.snapshotAt < policy.every) return;
+    view.snapshotAt = view.position;
+    void policy.store.save(roomViewCodec.kind, roomId, view.position, roomViewCodec.encode(view));
   }
 
   private drain(roomId: string, view: View, justFilled = false): void {
@@ -134,6 +165,7 @@ export class RoomViews {
       if (isTransient(next)) this.announce(roomId, next);
       else if (next.streamPosition === view.position + 1) this.evolve(roomId, view, next, true);
     }
+    this.snapshotIfDue(roomId, view);
   }
 
   private announce(roomId: string, event: FeedEvent): void {

@@ -1,0 +1,21 @@
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+
+/** The newest snapshot of one stream's state for one reader (an aggregate, a read model). A cache: the log stays the truth. */
+@Entity({ name: 'snapshots' })
+export class SnapshotRow {
+  @PrimaryColumn({ type: 'text' })
+  kind: string;
+
+  @PrimaryColumn({ name: 'stream_id', type: 'text' })
+  streamId: string;
+
+  /** The state folds every event of the stream up to and including this position, and none after. */
+  @Column({ name: 'stream_position', type: 'bigint' })
+  streamPosition: string;
+
+  @Column({ type: 'jsonb' })
+  state: unknown;
+
+  @Column({ name: 'taken_at', type: 'timestamptz', default: () => 'now()' })
+  takenAt: Date;
+}
