@@ -1,8 +1,8 @@
 import { backends, ReadRecordingStore, useEventStore } from '../../../test/support/databases.js';
-import { ConcurrencyError, type Event } from '../event-store/event.js';
+import { ConcurrencyError, type Event, type ExpectedVersion } from '../event-store/event.js';
 import { EventStore } from '../event-store/event-store.js';
 import { SnapshotStore } from '../event-store/snapshot-store.js';
-import { EventFeed, type FeedEvent } from '../projections/event-feed.js';
+import { EventFeed, isTransient, type FeedEvent } from '../projections/event-feed.js';
 import { ActorSystem, DEFAULT_ACTOR_OPTIONS } from './actor-system.js';
 import { DomainError, MailboxFullError, type Decider } from './decider.js';
 
@@ -27,8 +27,24 @@ describe.each(backends())('actors on $name', (backend) => {
   feed.subscribe((events) => published.push(...events));
 
   it('runs commands to one aggregate strictly in order, and publishes only after commit', async () => {
-    const actors = new ActorSystem(counter, opened.store, feed);
+    /** The real store, noting the highest position of each stream whose append has returned (committed). */
+    class CommitNotingStore extends EventStore {
+      readonly committed = new Map<string, number>();
+      override async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[]) {
+        const result = await super.append(streamId, expected, events);
+        this.committed.set(streamId, result.nextExpectedVersion);
+        return result;
+      }
+    }
+    const store = new CommitNotingStore(opened.db);
+    const publishedEarly: number[] = [];
+    const unsubscribe = feed.subscribe((events) => {
+      for (const e of events) if (e.streamId === 'order' && !isTransient(e) && e.streamPosition > (store.committed.get('order') ?? 0)) publishedEarly.push(e.streamPosition);
+    });
+    const actors = new ActorSystem(counter, store, feed);
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => actors.tell('order', { add: i + 1 })));
+    unsubscribe();
+    expect(publishedEarly).toEqual([]);
     expect(results.map((r) => (r[0].data as { total: number }).total)).toEqual(Array.from({ length: 200 }, (_, i) => ((i + 1) * (i + 2)) / 2));
     const stored = await opened.store.readStream('order');
     expect(stored.map((e) => (e.data as { n: number }).n)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
@@ -43,6 +59,7 @@ describe.each(backends())('actors on $name', (backend) => {
     expect((bad as PromiseRejectedResult).reason).toBeInstanceOf(DomainError);
     expect((ping as PromiseFulfilledResult<FeedEvent[]>).value[0]).toMatchObject({ type: 'Pinged', transient: true, afterPosition: 1, data: { total: 2 } });
     expect(await opened.store.readStream('mixed')).toHaveLength(1);
+    expect(published.filter((e) => e.streamId === 'mixed').map((e) => e.type)).toEqual(['Added', 'Pinged']);
     actors.stop();
   });
 
