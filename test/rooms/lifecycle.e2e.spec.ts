@@ -36,15 +36,19 @@ describe('server lifecycle (PGlite, own process)', () => {
   });
 
   it('ends a connection that stops answering pings', async () => {
-    server = await spawnServer({ DATA_DIR: data.dir, HEARTBEAT_MS: '200' });
+    server = await spawnServer({ DATA_DIR: data.dir, HEARTBEAT_MS: '500' });
     const { room } = (await (await fetch(`${server.url}/new`, { method: 'POST' })).json()) as { room: string };
     const url = `${server.url.replace('http', 'ws')}/room/${room}/connect`;
     const silent = new WebSocket(url, { autoPong: false });
     const alive = await RawRoomClient.connect(url);
+    let pings = 0;
+    alive.ws.on('ping', () => pings++);
     const closed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
     silent.on('error', () => undefined);
     expect(await closed).toBe(1006); // terminated: no close frame for a peer that went quiet
-    // A client that answers pings stays connected.
+    // A client that answers pings stays connected, however many beats go by.
+    await alive.waitFor(() => pings >= 3);
+    expect(alive.ws.readyState).toBe(WebSocket.OPEN);
     alive.send({ type: 'ping', nonce: 1 });
     await alive.waitFor((frames) => frames.some((f) => f.type === 'pong'));
     expect(alive.ws.readyState).toBe(WebSocket.OPEN);

@@ -74,6 +74,8 @@ describe.each(backends())('Rooms with the official driftdb client ($name)', (bac
       await eventually(() => expect(own.values.at(-1)).toEqual({ seq: 3, value: { text: '!' } }));
       // Size reports go to the sender only.
       await eventually(() => expect(own.sizes).toEqual([2, 3]));
+      // A size report wrongly sent to the reader would be on its socket before the pong to this ping.
+      await within(reader.db.testLatency()!, 15_000, 'reader ping');
       expect(seen.sizes).toEqual([]);
     });
 
