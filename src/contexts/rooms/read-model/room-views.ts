@@ -140,9 +140,17 @@ export class RoomViews {
     Object.assign(view, { exists, keys, position: snapshot.position, snapshotAt: snapshot.position });
   }
 
+  /**
+   * Every `every` events, and never more often than once per retained entry's worth of events: a snapshot
+   * writes every retained entry, so a room that keeps a long history pays O(1) per event, not O(history).
+   */
   private snapshotIfDue(roomId: string, view: View): void {
     const policy = this.options.snapshots;
-    if (!policy || !view.built || view.position - view.snapshotAt < policy.every) return;
+    const since = view.position - view.snapshotAt;
+    if (!policy || !view.built || since < policy.every) return;
+    let retained = 0;
+    for (const entries of view.keys.values()) retained += entries.length;
+    if (since < retained) return;
     view.snapshotAt = view.position;
     void policy.store.save(roomViewCodec.kind, roomId, view.position, roomViewCodec.encode(view));
   }
