@@ -256,25 +256,67 @@ describe(`bad input on ${backend.name} (seed ${SEED})`, () => {
       return Buffer.concat([header, masked ? key : Buffer.alloc(0), body]);
     };
     const ping = Buffer.from(JSON.stringify({ type: 'ping', nonce: 1 }));
-    const violations: [string, () => Buffer][] = [
-      ['unmasked client frame', () => mask(ping, 0x1, { masked: false })],
-      ['reserved bits set', () => mask(ping, 0x1, { rsv: 1 + Math.floor(rng() * 7) })],
-      ['unknown opcode', () => mask(ping, [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf][Math.floor(rng() * 10)])],
-      ['continuation without a start', () => mask(ping, 0x0)],
-      ['fragmented control frame', () => mask(Buffer.from('x'), 0x9, { fin: false })],
-      ['close with an invalid code', () => mask(Buffer.from([0x03, 0xe7]), 0x8)],
-      ['random bytes', () => randomBytes(1 + Math.floor(rng() * 200))],
+    // Each violation fails the connection (RFC 6455 §7.1.7): a close frame with 1002 (protocol error), no
+    // answer to the frame, and the server ends the connection itself. The client does not end its side
+    // (ws answers a client's end by ending too, which would make any server look right).
+    const violations: [string, () => Buffer, number][] = [
+      ['unmasked client frame', () => mask(ping, 0x1, { masked: false }), 1002],
+      ['reserved bits set', () => mask(ping, 0x1, { rsv: 1 + Math.floor(rng() * 7) }), 1002],
+      ['unknown opcode', () => mask(ping, [0x3, 0x4, 0x5, 0x6, 0x7, 0xb, 0xc, 0xd, 0xe, 0xf][Math.floor(rng() * 10)]), 1002],
+      ['continuation without a start', () => mask(ping, 0x0), 1002],
+      ['fragmented control frame', () => mask(Buffer.from('x'), 0x9, { fin: false }), 1002],
+      ['close with an invalid code', () => mask(Buffer.from([0x03, 0xe7]), 0x8), 1002],
     ];
-    for (let i = 0; i < 70; i++) {
-      const [label, make] = violations[i % violations.length];
-      const reader = await RawSocketReader.connect(server.port, `/room/${room}/connect`, cleanup);
-      reader.socket.write(make());
-      reader.socket.end(); // a partial frame must not keep it waiting
+    // Half of the connections go to a quiet room, where nothing at all may come back but the close; the
+    // others to the room the well-behaved clients push to, where only their broadcasts may.
+    const quiet = (await createRoom(server.url)).room;
+    const answersIn = (payloads: Buffer[]) =>
+      payloads.filter((p) => {
+        try {
+          const m = JSON.parse(p.toString('utf8')) as Msg;
+          return !(m.type === 'push' && typeof m.key === 'string' && m.key.startsWith('wb-'));
+        } catch {
+          return true;
+        }
+      });
+    // Ten rounds of every violation at once, up to the first round with a failure (one deadline at most).
+    for (let round = 0; round < 10 && failures.length === 0; round++) {
+      const busy = round % 2 === 1;
+      await Promise.all(
+        violations.map(async ([label, make, want]) => {
+          const where = `${label} (${busy ? 'busy' : 'quiet'} room)`;
+          const reader = await RawSocketReader.connect(server.port, `/room/${busy ? room : quiet}/connect`, cleanup);
+          reader.socket.write(make());
+          try {
+            const result = await reader.drain(15_000); // rejects if the server keeps the connection open
+            if (result.closeCode !== want) failures.push(`${where}: close code ${result.closeCode ?? 'none'}, expected ${want}`);
+            const answered = answersIn(result.payloads);
+            if (answered.length > 0) failures.push(`${where}: answered ${answered.map((p) => p.toString('utf8').slice(0, 100)).join(' | ')} before the close`);
+            if (!busy && result.dataFrames !== 0) failures.push(`${where}: ${result.dataFrames} data frame(s) before the close`);
+          } catch (error) {
+            failures.push(`${where}: ${(error as Error).message}`);
+          }
+        }),
+      );
+    }
+    // Random bytes: maybe a partial frame (the client ends its side so that it does not keep the server
+    // waiting), maybe frames that are valid. Only complete data frames before the first violation may be answered.
+    for (let i = 0; i < 10 && failures.length < 10; i++) {
+      const bytes = randomBytes(1 + Math.floor(rng() * 200));
+      const busy = i % 2 === 1;
+      const where = `random bytes ${bytes.toString('hex')} (${busy ? 'busy' : 'quiet'} room)`;
+      const reader = await RawSocketReader.connect(server.port, `/room/${busy ? room : quiet}/connect`, cleanup);
+      reader.socket.write(bytes);
+      reader.socket.end();
       try {
         const result = await reader.drain(15_000);
-        if (result.closeCode !== undefined && ![1002, 1007, 1009].includes(result.closeCode)) failures.push(`${label}: close code ${result.closeCode}`);
+        if (result.closeCode !== undefined && ![1002, 1007, 1009].includes(result.closeCode)) failures.push(`${where}: close code ${result.closeCode}`);
+        const answerable = completeDataFrames(bytes);
+        const answered = answersIn(result.payloads);
+        if (answered.length > answerable) failures.push(`${where}: ${answered.length} answer(s) for ${answerable} complete data frame(s)`);
+        if (!busy && result.dataFrames > answerable) failures.push(`${where}: ${result.dataFrames} data frame(s) back for ${answerable} complete data frame(s)`);
       } catch (error) {
-        failures.push(`${label}: ${(error as Error).message}`);
+        failures.push(`${where}: ${(error as Error).message}`);
       }
     }
     // Not HTTP at all, or broken HTTP: the server answers 4xx (or just hangs up), and goes on.
@@ -474,6 +516,40 @@ describe(`a CBOR map cut short by a stray break, on ${backend.name}`, () => {
 
 function preview(data: string | Uint8Array): string {
   return typeof data === 'string' ? JSON.stringify(data.slice(0, 60)) : Buffer.from(data.subarray(0, 24)).toString('hex');
+}
+
+/**
+ * How many complete, masked data frames (text, binary or continuation) `bytes` holds before the first
+ * frame that breaks the framing rules: each may get one answer, nothing else may.
+ */
+function completeDataFrames(bytes: Buffer): number {
+  let at = 0;
+  let count = 0;
+  while (at + 2 <= bytes.length) {
+    const fin = (bytes[at] & 0x80) !== 0;
+    const rsv = bytes[at] & 0x70;
+    const opcode = bytes[at] & 0x0f;
+    const masked = (bytes[at + 1] & 0x80) !== 0;
+    let length = bytes[at + 1] & 0x7f;
+    let offset = at + 2;
+    const control = opcode >= 0x8;
+    if (rsv !== 0 || !masked || ![0x0, 0x1, 0x2, 0x8, 0x9, 0xa].includes(opcode) || (control && (!fin || length > 125))) break;
+    if (length === 126) {
+      if (offset + 2 > bytes.length) break;
+      length = bytes.readUInt16BE(offset);
+      offset += 2;
+    } else if (length === 127) {
+      if (offset + 8 > bytes.length) break;
+      length = Number(bytes.readBigUInt64BE(offset));
+      offset += 8;
+    }
+    offset += 4; // the mask
+    if (offset + length > bytes.length) break;
+    if (opcode === 0x8) break; // a close: nothing after it is read
+    if (!control) count++;
+    at = offset + length;
+  }
+  return count;
 }
 
 /** Writes raw bytes to the server's port and returns what it answered before hanging up (or after 10 s). */

@@ -134,10 +134,13 @@ describe.each(serverBackends())('crash (kill -9) mid-load on $name', (backend) =
             expect(sent.get(`${(value as Value).c}/${(value as Value).n}`)).toEqual(value);
           }
 
-          // Each pusher's appends keep the order it sent them in.
+          // Each pusher's appends keep the order it sent them in, and each is there once (a push is never stored twice).
           const byPusher = new Map<string, number[]>();
           for (const { value } of history) byPusher.set((value as Value).c, [...(byPusher.get((value as Value).c) ?? []), (value as Value).n]);
-          for (const ns of byPusher.values()) expect(ns).toEqual([...ns].sort((a, b) => a - b));
+          for (const ns of byPusher.values()) {
+            expect(ns).toEqual([...ns].sort((a, b) => a - b));
+            expect(new Set(ns).size).toBe(ns.length);
+          }
         }
       }
       listeners.forEach((l) => l.terminate());

@@ -18,6 +18,8 @@ type Outcome = 'acked' | 'error' | 'closed' | 'hang';
 /** Pushes appends one at a time, so every answer belongs to the push before it; reconnects after a close. */
 class Pusher {
   readonly acked: { key: string; n: number; seq: number; phase: string }[] = [];
+  /** The numbers of the pushes whose outcome is unknown (an error, a close or a hang): stored or not. */
+  readonly unknown: number[] = [];
   readonly outcomes = new Map<Outcome, number>();
   readonly byPhase = new Map<string, Map<Outcome, number>>();
   readonly errors: string[] = [];
@@ -48,11 +50,27 @@ class Pusher {
     return [...this.outcomes.values()].reduce((a, b) => a + b, 0);
   }
 
+  /**
+   * Checks a history of this pusher's key against what the pusher was told (beyond every acknowledged push
+   * being there): each push is there at most once, and only pushes that were acknowledged or whose outcome
+   * is unknown (their commit may have gone through unseen) are there.
+   */
+  checkHistory(history: { value: unknown }[]): void {
+    // Each push sent got exactly one outcome.
+    const ackedNs = this.acked.map((ack) => ack.n);
+    expect([...ackedNs, ...this.unknown].sort((x, y) => x - y)).toEqual([...Array(this.total).keys()]);
+    const ns = history.map((e) => (e.value as { n: number }).n);
+    expect(new Set(ns).size).toBe(ns.length);
+    const accounted = new Set([...ackedNs, ...this.unknown]);
+    expect(ns.filter((n) => !accounted.has(n))).toEqual([]);
+  }
+
   count(outcome: Outcome, phase = this.phase): number {
     return this.byPhase.get(phase)?.get(outcome) ?? 0;
   }
 
-  private note(outcome: Outcome, phase: string): void {
+  private note(outcome: Outcome, phase: string, n: number): void {
+    if (outcome !== 'acked') this.unknown.push(n);
     this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
     const counts = this.byPhase.get(phase) ?? new Map<Outcome, number>();
     counts.set(outcome, (counts.get(outcome) ?? 0) + 1);
@@ -84,18 +102,18 @@ class Pusher {
         const reply = await answer;
         if (reply.type === 'push') {
           this.acked.push({ key: this.key, n, seq: reply.seq, phase });
-          this.note('acked', phase);
+          this.note('acked', phase, n);
         } else {
-          this.note('error', phase);
+          this.note('error', phase, n);
           if (this.errors.length < 5) this.errors.push(`${phase}: ${reply.message}`);
           await new Promise((r) => setTimeout(r, 20)); // pacing only, so a failing database is not hammered
         }
       } catch (error) {
         if (client.open) {
-          this.note('hang', phase);
+          this.note('hang', phase, n);
           this.hangs.push(`${this.key}#${n} (${phase}): ${(error as Error).message}`);
           client.terminate();
-        } else this.note('closed', phase);
+        } else this.note('closed', phase, n);
       }
       n++;
     }
@@ -210,10 +228,12 @@ class Pusher {
       const stored = new Map(history.map((e) => [(e.value as { n: number }).n, e.seq]));
       const lost = pusher.acked.filter((ack) => stored.get(ack.n) !== ack.seq);
       expect(lost).toEqual([]);
-      // What is there beyond the acknowledged pushes can only be pushes whose answer was an error (their commit
-      // may have gone through unseen), and the pushes of one client stay in the order it sent them.
+      // What is there beyond the acknowledged pushes can only be pushes whose outcome is unknown (an error, a
+      // close or a hang: their commit may have gone through unseen), each once, and the pushes of one client
+      // stay in the order it sent them.
       const ns = history.map((e) => (e.value as { n: number }).n);
       expect(ns).toEqual([...ns].sort((x, y) => x - y));
+      pusher.checkHistory(history);
     }
 
     const report = pushers.map((p) => `${p.key}: ${[...p.byPhase].map(([ph, c]) => `${ph} ${[...c].map(([o, k]) => `${o}=${k}`).join(',')}`).join(' | ')}`);
@@ -263,8 +283,10 @@ class Pusher {
     expect(pushers.flatMap((p) => p.hangs)).toEqual([]);
     const reader = await RoomClient.open(socketUrl(server.url, room), { cleanup });
     for (const pusher of pushers) {
-      const stored = new Map((await reader.get(pusher.key)).map((e) => [(e.value as { n: number }).n, e.seq]));
+      const history = await reader.get(pusher.key);
+      const stored = new Map(history.map((e) => [(e.value as { n: number }).n, e.seq]));
       expect(pusher.acked.filter((ack) => stored.get(ack.n) !== ack.seq)).toEqual([]);
+      pusher.checkHistory(history);
     }
     expect(server.child.exitCode).toBeNull();
   }, 90_000);

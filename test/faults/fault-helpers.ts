@@ -373,8 +373,11 @@ export class RawSocketReader {
     return reader;
   }
 
-  /** Reads everything until the server ends the connection; returns what it sent, frame by frame. */
-  async drain(timeoutMs = 30_000): Promise<{ bytes: number; dataFrames: number; closeCode?: number }> {
+  /**
+   * Reads everything until the server ends the connection; returns what it sent, frame by frame: the
+   * number of data frames, their payloads (server frames are not masked), and the close frame's code.
+   */
+  async drain(timeoutMs = 30_000): Promise<{ bytes: number; dataFrames: number; payloads: Buffer[]; closeCode?: number }> {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the server did not end the connection within ${timeoutMs} ms`)), timeoutMs);
       const done = () => {
@@ -389,6 +392,7 @@ export class RawSocketReader {
     const all = Buffer.concat(this.chunks);
     let at = 0;
     let dataFrames = 0;
+    const payloads: Buffer[] = [];
     let closeCode: number | undefined;
     while (at + 2 <= all.length) {
       const opcode = all[at] & 0x0f;
@@ -403,9 +407,12 @@ export class RawSocketReader {
       }
       if (offset + length > all.length) break; // cut off by the server ending the connection
       if (opcode === 0x8) closeCode = length >= 2 ? all.readUInt16BE(offset) : 1005;
-      else if (opcode === 0x1 || opcode === 0x2) dataFrames++;
+      else if (opcode === 0x1 || opcode === 0x2) {
+        dataFrames++;
+        payloads.push(all.subarray(offset, offset + length));
+      }
       at = offset + length;
     }
-    return { bytes: all.length, dataFrames, closeCode };
+    return { bytes: all.length, dataFrames, payloads, closeCode };
   }
 }
