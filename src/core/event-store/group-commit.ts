@@ -220,7 +220,7 @@ export class GroupCommitter {
   }
 
   /**
-   * One multi-row INSERT (plus, on a shared database, a wake-up for tails); global positions in row order,
+   * One INSERT statement (plus, on a shared database, a wake-up for tails); global positions in row order,
    * and, when asked, the transaction's id and time (a statement alone is its own transaction).
    */
   private async insert(session: SqlSession, accepted: Accepted[], withTransaction: true, predecessors: Map<string, number>): Promise<Inserted | undefined>;
