@@ -1,7 +1,6 @@
 import type { Event } from '../event-store/event.js';
 import type { EventStore } from '../event-store/event-store.js';
 import type { EventFeed, FeedEvent } from '../projections/event-feed.js';
-import type { SnapshotPolicy } from '../event-store/snapshot-store.js';
 import { Actor, type ActorLimits } from './actor.js';
 import type { Decider } from './decider.js';
 
@@ -10,8 +9,6 @@ export type ActorSystemOptions = ActorLimits & {
   idleMs: number;
   /** Most actors kept in memory; past it the least recently used idle ones go. */
   maxActors: number;
-  /** Where and how often to snapshot states (deciders without a codec are never snapshotted). */
-  snapshots?: SnapshotPolicy;
 };
 
 export const DEFAULT_ACTOR_OPTIONS: ActorSystemOptions = {
@@ -45,7 +42,7 @@ export class ActorSystem<S, C, E extends Event> {
   tell(streamId: string, command: C): Promise<FeedEvent[]> {
     let actor = this.actors.get(streamId);
     if (!actor) {
-      actor = new Actor(streamId, this.decider, this.store, this.feed, this.options, this.options.snapshots);
+      actor = new Actor(streamId, this.decider, this.store, this.feed, this.options);
       this.actors.set(streamId, actor);
       if (this.actors.size > this.options.maxActors) this.evictIdle(true);
     }

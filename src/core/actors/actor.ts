@@ -5,7 +5,13 @@ import type { SnapshotPolicy } from '../event-store/snapshot-store.js';
 import type { EventFeed, FeedEvent } from '../projections/event-feed.js';
 import { MailboxFullError, type Decider } from './decider.js';
 
-export type ActorLimits = { maxMailbox: number; maxBatch: number; maxConflictRetries: number };
+export type ActorLimits = {
+  maxMailbox: number;
+  maxBatch: number;
+  maxConflictRetries: number;
+  /** Where and how often to snapshot states (deciders without a codec are never snapshotted). */
+  snapshots?: SnapshotPolicy;
+};
 
 type Letter<C> = { command: C; resolve: (events: FeedEvent[]) => void; reject: (error: unknown) => void };
 
@@ -30,7 +36,6 @@ export class Actor<S, C, E extends Event> {
     private readonly store: EventStore,
     private readonly feed: EventFeed,
     private readonly limits: ActorLimits,
-    private readonly snapshots?: SnapshotPolicy,
   ) {
     this.state = decider.initialState();
   }
@@ -125,7 +130,8 @@ export class Actor<S, C, E extends Event> {
       this.state = this.decider.initialState();
       this.version = 0;
       const codec = this.decider.snapshot;
-      const snapshot = codec && this.snapshots ? await this.snapshots.store.load(codec.kind, this.streamId) : undefined;
+      const policy = this.limits.snapshots;
+      const snapshot = codec && policy ? await policy.store.load(codec.kind, this.streamId) : undefined;
       if (codec && snapshot) {
         this.state = codec.decode(snapshot.state);
         this.version = this.snapshotAt = snapshot.position;
@@ -141,8 +147,9 @@ export class Actor<S, C, E extends Event> {
 
   private snapshotIfDue(): void {
     const codec = this.decider.snapshot;
-    if (!codec || !this.snapshots || this.version - this.snapshotAt < this.snapshots.every) return;
+    const policy = this.limits.snapshots;
+    if (!codec || !policy || this.version - this.snapshotAt < policy.every) return;
     this.snapshotAt = this.version;
-    void this.snapshots.store.save(codec.kind, this.streamId, this.version, codec.encode(this.state));
+    void policy.store.save(codec.kind, this.streamId, this.version, codec.encode(this.state));
   }
 }

@@ -272,7 +272,8 @@ export class GroupCommitter {
          RETURNING global_position, stream_position
        ) SELECT array_agg(global_position) AS global, array_agg(stream_position) AS streams${wake}${transaction} FROM inserted`,
       params,
-      `tideline_append_${predecessors && predecessors.size > 0 ? 'guarded' : 'plain'}_${this.db.shared ? 'shared' : 'local'}_${withTransaction ? 'own_tx' : 'in_tx'}`,
+      // One prepared statement per variant of the text: named after the optional parts it carries.
+      ['tideline_append', guard && 'guarded', wake && 'wake', transaction && 'own_tx'].filter(Boolean).join('_'),
     );
     if (!row?.global) return undefined; // a predecessor was missing: nothing was written
     // Check the order rather than trust it.
