@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { ThrottledWarning } from '../logging/throttled-warning.js';
 import type { EventStore } from './event-store.js';
 import type { LogCheckpoint, RecordedEvent } from './event.js';
 import { LOG_CHANNEL } from './group-commit.js';
@@ -19,7 +20,7 @@ export class LogTail {
   private again = false;
   private stopped = false;
   private failingSince: number | undefined;
-  private warnedAt = 0;
+  private readonly readFailure = new ThrottledWarning(this.logger);
 
   constructor(
     private readonly store: EventStore,
@@ -74,12 +75,8 @@ export class LogTail {
       }
     } catch (error) {
       // It polls four times a second: one warning when reads start failing, then one every half minute.
-      const now = Date.now();
-      this.failingSince ??= now;
-      if (now - this.warnedAt >= 30_000) {
-        this.warnedAt = now;
-        this.logger.warn(`log tail: cannot read the log (${(error as Error).message}); retrying`);
-      }
+      this.failingSince ??= Date.now();
+      this.readFailure.warn(`log tail: cannot read the log (${(error as Error).message}); retrying`);
     }
   }
 }

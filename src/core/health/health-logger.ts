@@ -1,4 +1,5 @@
 import { Injectable, Logger, type LoggerService } from '@nestjs/common';
+import { ThrottledWarning } from '../logging/throttled-warning.js';
 
 /**
  * Terminus's logger. A failed probe is expected while the database is away: one warning per outage window
@@ -6,15 +7,11 @@ import { Injectable, Logger, type LoggerService } from '@nestjs/common';
  */
 @Injectable()
 export class HealthLogger implements LoggerService {
-  private static readonly QUIET_MS = 30_000;
   private readonly logger = new Logger('Health');
-  private lastReported = 0;
+  private readonly failedProbe = new ThrottledWarning(this.logger);
 
   error(): void {
-    const now = Date.now();
-    if (now - this.lastReported < HealthLogger.QUIET_MS) return;
-    this.lastReported = now;
-    this.logger.warn('health check failed: the database is not reachable; /health answers 503 until it is');
+    this.failedProbe.warn('health check failed: the database is not reachable; /health answers 503 until it is');
   }
 
   warn(message: unknown): void {
