@@ -13,6 +13,7 @@ import {
   sleep,
   socketUrl,
   spawnTracked,
+  readFrameHeader,
   troubleIn,
   within,
   type Msg,
@@ -523,31 +524,12 @@ function preview(data: string | Uint8Array): string {
  * frame that breaks the framing rules: each may get one answer, nothing else may.
  */
 function completeDataFrames(bytes: Buffer): number {
-  let at = 0;
   let count = 0;
-  while (at + 2 <= bytes.length) {
-    const fin = (bytes[at] & 0x80) !== 0;
-    const rsv = bytes[at] & 0x70;
-    const opcode = bytes[at] & 0x0f;
-    const masked = (bytes[at + 1] & 0x80) !== 0;
-    let length = bytes[at + 1] & 0x7f;
-    let offset = at + 2;
-    const control = opcode >= 0x8;
-    if (rsv !== 0 || !masked || ![0x0, 0x1, 0x2, 0x8, 0x9, 0xa].includes(opcode) || (control && (!fin || length > 125))) break;
-    if (length === 126) {
-      if (offset + 2 > bytes.length) break;
-      length = bytes.readUInt16BE(offset);
-      offset += 2;
-    } else if (length === 127) {
-      if (offset + 8 > bytes.length) break;
-      length = Number(bytes.readBigUInt64BE(offset));
-      offset += 8;
-    }
-    offset += 4; // the mask
-    if (offset + length > bytes.length) break;
-    if (opcode === 0x8) break; // a close: nothing after it is read
+  for (let at = 0, frame = readFrameHeader(bytes, at); frame; at = frame.end, frame = readFrameHeader(bytes, at)) {
+    const control = frame.opcode >= 0x8;
+    const broken = frame.rsv !== 0 || !frame.masked || ![0x0, 0x1, 0x2, 0x8, 0x9, 0xa].includes(frame.opcode) || (control && (!frame.fin || frame.length > 125));
+    if (broken || frame.opcode === 0x8) break; // nothing after a violation or a close is read
     if (!control) count++;
-    at = offset + length;
   }
   return count;
 }

@@ -390,29 +390,35 @@ export class RawSocketReader {
       this.socket.resume();
     });
     const all = Buffer.concat(this.chunks);
-    let at = 0;
-    let dataFrames = 0;
     const payloads: Buffer[] = [];
     let closeCode: number | undefined;
-    while (at + 2 <= all.length) {
-      const opcode = all[at] & 0x0f;
-      let length = all[at + 1] & 0x7f;
-      let offset = at + 2;
-      if (length === 126) {
-        length = all.readUInt16BE(offset);
-        offset += 2;
-      } else if (length === 127) {
-        length = Number(all.readBigUInt64BE(offset));
-        offset += 8;
-      }
-      if (offset + length > all.length) break; // cut off by the server ending the connection
-      if (opcode === 0x8) closeCode = length >= 2 ? all.readUInt16BE(offset) : 1005;
-      else if (opcode === 0x1 || opcode === 0x2) {
-        dataFrames++;
-        payloads.push(all.subarray(offset, offset + length));
-      }
-      at = offset + length;
+    for (let at = 0, frame = readFrameHeader(all, at); frame; at = frame.end, frame = readFrameHeader(all, at)) {
+      // A frame cut off by the server ending the connection has no header here: the loop stops.
+      if (frame.opcode === 0x8) closeCode = frame.length >= 2 ? all.readUInt16BE(frame.payloadAt) : 1005;
+      else if (frame.opcode === 0x1 || frame.opcode === 0x2) payloads.push(all.subarray(frame.payloadAt, frame.end));
     }
-    return { bytes: all.length, dataFrames, payloads, closeCode };
+    return { bytes: all.length, dataFrames: payloads.length, payloads, closeCode };
   }
+}
+
+export type FrameHeader = { fin: boolean; rsv: number; opcode: number; masked: boolean; length: number; payloadAt: number; end: number };
+
+/** The WebSocket frame starting at `at` in `bytes` (mask key skipped), or undefined if the frame is not all there. */
+export function readFrameHeader(bytes: Buffer, at: number): FrameHeader | undefined {
+  if (at + 2 > bytes.length) return undefined;
+  const masked = (bytes[at + 1] & 0x80) !== 0;
+  let length = bytes[at + 1] & 0x7f;
+  let offset = at + 2;
+  if (length === 126) {
+    if (offset + 2 > bytes.length) return undefined;
+    length = bytes.readUInt16BE(offset);
+    offset += 2;
+  } else if (length === 127) {
+    if (offset + 8 > bytes.length) return undefined;
+    length = Number(bytes.readBigUInt64BE(offset));
+    offset += 8;
+  }
+  if (masked) offset += 4;
+  if (offset + length > bytes.length) return undefined;
+  return { fin: (bytes[at] & 0x80) !== 0, rsv: bytes[at] & 0x70, opcode: bytes[at] & 0x0f, masked, length, payloadAt: offset, end: offset + length };
 }
