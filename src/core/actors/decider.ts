@@ -1,4 +1,5 @@
 import type { Event } from '../event-store/event.js';
+import { OverloadedError } from '../errors/domain-errors.js';
 import type { StateCodec } from '../event-store/snapshot-store.js';
 
 /**
@@ -17,18 +18,9 @@ export interface Decider<State, Command, E extends Event> {
   snapshot?: StateCodec<State>;
 }
 
-/** A command the rules refuse: the message is meant for the client. */
-export class DomainError extends Error {
-  readonly name = 'DomainError';
-  constructor(
-    message: string,
-    readonly code: string = 'invalid_command',
-  ) {
-    super(message);
-  }
-}
+export { DomainError } from '../errors/domain-errors.js';
 
 /** An actor's mailbox is full: the client should back off. */
-export class MailboxFullError extends Error {
-  readonly name = 'MailboxFullError';
+export class MailboxFullError extends OverloadedError {
+  override readonly name = 'MailboxFullError';
 }

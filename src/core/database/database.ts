@@ -1,6 +1,7 @@
 import type { PGlite } from '@electric-sql/pglite';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
+import { UnavailableError } from '../errors/domain-errors.js';
 import { dataSourceOptions, type DatabaseTarget } from './data-source-options.js';
 
 export type Row = Record<string, any>;
@@ -10,8 +11,8 @@ export interface SqlSession {
   query<T extends Row = Row>(sql: string, params?: unknown[], prepareAs?: string): Promise<T[]>;
 }
 
-export class DatabaseUnavailableError extends Error {
-  readonly name = 'DatabaseUnavailableError';
+export class DatabaseUnavailableError extends UnavailableError {
+  override readonly name = 'DatabaseUnavailableError';
 }
 
 type RawResult = { rows: Row[] };

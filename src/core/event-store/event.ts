@@ -1,3 +1,5 @@
+import { ClosedError, ConflictError, OverloadedError } from '../errors/domain-errors.js';
+
 /** An event as a decider produces it: a type tag and a JSON payload (emmett's `Event<Type, Data>`). */
 export type Event<Type extends string = string, Data = unknown> = Readonly<{
   type: Type;
@@ -34,8 +36,8 @@ export type AppendResult = Readonly<{
 /** Where a tailing reader stands in the log: ordered by (transaction id, global position). */
 export type LogCheckpoint = Readonly<{ transactionId: string; globalPosition: number }>;
 
-export class ConcurrencyError extends Error {
-  readonly name = 'ConcurrencyError';
+export class ConcurrencyError extends ConflictError {
+  override readonly name = 'ConcurrencyError';
   constructor(
     readonly streamId: string,
     readonly expected: ExpectedVersion,
@@ -46,8 +48,8 @@ export class ConcurrencyError extends Error {
 }
 
 /** The append queue is full: the caller should back off (bounded everywhere). */
-export class EventStoreOverloadedError extends Error {
-  readonly name = 'EventStoreOverloadedError';
+export class EventStoreOverloadedError extends OverloadedError {
+  override readonly name = 'EventStoreOverloadedError';
 }
 
 export function matchesExpected(expected: ExpectedVersion, actual: number): boolean {
@@ -64,6 +66,6 @@ export function matchesExpected(expected: ExpectedVersion, actual: number): bool
 }
 
 /** The store is shutting down and takes no more appends. */
-export class EventStoreClosedError extends Error {
-  readonly name = 'EventStoreClosedError';
+export class EventStoreClosedError extends ClosedError {
+  override readonly name = 'EventStoreClosedError';
 }
