@@ -7,6 +7,9 @@ import { EventRow } from '../event-store/schema/event.entity.js';
 import { CreateEventLog1763900000000 } from '../event-store/migrations/1763900000000-create-event-log.js';
 import { CreateSnapshots1763900000001 } from '../event-store/migrations/1763900000001-create-snapshots.js';
 import { SnapshotRow } from '../event-store/schema/snapshot.entity.js';
+import { CreateProjectionCheckpoints1764600000000 } from '../projections/migrations/1764600000000-create-projection-checkpoints.js';
+import { ProjectionCheckpointRow } from '../projections/schema/projection-checkpoint.entity.js';
+import type { ContextSchema } from './context-schemas.js';
 
 export type DatabaseTarget =
   /** `queryTimeoutMs`: a query with no answer by then fails (a partitioned server must not hang its callers). */
@@ -16,8 +19,8 @@ export type DatabaseTarget =
 
 export type OpenedDataSourceOptions = { options: DataSourceOptions; pglite?: PGlite };
 
-export const ENTITIES = [EventRow, SnapshotRow];
-export const MIGRATIONS = [CreateEventLog1763900000000, CreateSnapshots1763900000001];
+export const ENTITIES = [EventRow, SnapshotRow, ProjectionCheckpointRow];
+export const MIGRATIONS = [CreateEventLog1763900000000, CreateSnapshots1763900000001, CreateProjectionCheckpoints1764600000000];
 
 export function databaseTarget(env: { DATABASE_URL?: string; DATA_DIR?: string; DATABASE_QUERY_TIMEOUT_MS?: number }): DatabaseTarget {
   if (env.DATABASE_URL) return { kind: 'postgres', url: env.DATABASE_URL, queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS };
@@ -28,11 +31,11 @@ export function databaseTarget(env: { DATABASE_URL?: string; DATA_DIR?: string; 
  * TypeORM owns schema and connections on both backends. PGlite is reached through its own `pg` bridge
  * with a pool of one: PGlite has a single session, so every transaction queues behind the one running.
  */
-export function dataSourceOptions(target: DatabaseTarget, extraMigrations: Function[] = []): OpenedDataSourceOptions {
+export function dataSourceOptions(target: DatabaseTarget, contexts: ContextSchema = {}): OpenedDataSourceOptions {
   const common = {
     type: 'postgres' as const,
-    entities: ENTITIES,
-    migrations: [...MIGRATIONS, ...extraMigrations],
+    entities: [...ENTITIES, ...(contexts.entities ?? [])],
+    migrations: [...MIGRATIONS, ...(contexts.migrations ?? [])],
     migrationsRun: true,
     synchronize: false,
     logging: false,

@@ -2,6 +2,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import { DataSource } from 'typeorm';
 import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { UnavailableError } from '../errors/domain-errors.js';
+import type { ContextSchema } from './context-schemas.js';
 import { dataSourceOptions, type DatabaseTarget } from './data-source-options.js';
 
 export type Row = Record<string, any>;
@@ -39,6 +40,9 @@ export function sqlLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
 
+/** A lock held on a connection of its own; `released` settles when it is released or its connection is lost. */
+export type HeldLock = { released: Promise<void>; release(): Promise<void> };
+
 type ListenClient = {
   query(sql: string): Promise<unknown>;
   on(event: 'notification', cb: (msg: { channel: string; payload?: string }) => void): void;
@@ -58,8 +62,9 @@ export class Database implements SqlSession {
     private readonly pglite?: PGlite,
   ) {}
 
-  static async open(target: DatabaseTarget, extraMigrations: Function[] = []): Promise<Database> {
-    const { options, pglite } = dataSourceOptions(target, extraMigrations);
+  /** Opens and migrates: the core's schema, then the contexts' (`contexts`). */
+  static async open(target: DatabaseTarget, contexts: ContextSchema = {}): Promise<Database> {
+    const { options, pglite } = dataSourceOptions(target, contexts);
     const dataSource = new DataSource(options);
     try {
       await dataSource.initialize();
@@ -189,6 +194,43 @@ export class Database implements SqlSession {
       if (!listening) return;
       await listening.client.query(`UNLISTEN ${channel}`).catch(() => undefined);
       listening.drop();
+    };
+  }
+
+  /**
+   * Takes the session advisory lock named `name` on a connection of its own, if nobody holds it: the lock
+   * is held until `release()`, or until that connection is lost (then `onLost` is told; PostgreSQL frees a
+   * dead process's locks at once). On PGlite, which one process owns, the lock is always granted.
+   */
+  async tryLock(name: string): Promise<HeldLock | undefined> {
+    if (!this.shared) return { released: new Promise<void>(() => undefined), release: async () => {} };
+    const driver = this.dataSource.driver as PostgresDriver;
+    const [client, release] = (await driver.obtainMasterConnection()) as [ListenClient, (error?: unknown) => void];
+    let dropped = false;
+    let lost!: () => void;
+    const released = new Promise<void>((resolve) => (lost = resolve));
+    const drop = (error?: unknown) => {
+      if (dropped) return;
+      dropped = true;
+      release(error ?? true);
+      lost();
+    };
+    client.on('error', (error) => drop(error));
+    client.on('end', () => drop());
+    try {
+      const [row] = ((await client.query(`SELECT pg_try_advisory_lock(hashtextextended(${sqlLiteral(name)}, 0)) AS taken`)) as RawResult).rows;
+      if (!row?.taken) {
+        drop();
+        return undefined;
+      }
+    } catch (error) {
+      drop(error);
+      throw error;
+    }
+    return {
+      released,
+      // Closing the connection frees the lock: nothing else ever uses this connection.
+      release: async () => drop(),
     };
   }
 
