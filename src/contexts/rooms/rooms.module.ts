@@ -5,6 +5,7 @@ import { DEFAULT_ACTOR_OPTIONS } from '../../core/actors/actor-system.js';
 import { EventStore } from '../../core/event-store/event-store.js';
 import { SnapshotStore, type SnapshotPolicy } from '../../core/event-store/snapshot-store.js';
 import { EventFeed } from '../../core/projections/event-feed.js';
+import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { ChannelHub } from '../../core/realtime/channel-hub.js';
 import { CreateRoomHandler, GetRoomStreamsHandler, GetStreamHandler, PushToRoomHandler, RoomExistsHandler } from './application/handlers.js';
 import { ROOM_CHANGES, RoomActors } from './application/room-actors.js';
@@ -23,7 +24,7 @@ class RoomsLifecycle implements OnModuleInit, OnModuleDestroy {
   ) {}
 
   onModuleInit(): void {
-    this.unsubscribe = this.feed.subscribe(this.views.apply);
+    this.unsubscribe = this.feed.subscribe(this.views.relayUnviewed);
   }
 
   onModuleDestroy(): void {
@@ -56,11 +57,11 @@ function snapshotPolicy(store: SnapshotStore, config: ConfigService): SnapshotPo
     },
     {
       provide: RoomViews,
-      inject: [EventStore, ROOM_CHANGES, SnapshotStore, ConfigService],
-      useFactory: (store: EventStore, changes: ChannelHub<RoomChange>, snapshots: SnapshotStore, config: ConfigService) =>
-        new RoomViews(store, changes, {
-          idleMs: config.get('ACTOR_IDLE_MS')!,
-          maxViews: config.get('MAX_ACTORS')!,
+      inject: [StreamSubscriptions, ROOM_CHANGES, SnapshotStore, ConfigService],
+      useFactory: (subscriptions: StreamSubscriptions, changes: ChannelHub<RoomChange>, snapshots: SnapshotStore, config: ConfigService) =>
+        new RoomViews(subscriptions, changes, {
+          idleMs: config.get('VIEW_IDLE_MS') ?? config.get('ACTOR_IDLE_MS')!,
+          maxViews: config.get('MAX_VIEWS') ?? config.get('MAX_ACTORS')!,
           snapshots: snapshotPolicy(snapshots, config),
         }),
     },

@@ -4,7 +4,8 @@ import { isTransient, type EventFeed, type FeedEvent } from './event-feed.js';
 
 /**
  * `initial` is true for the events of the first catch-up (the state as it was when subscribing), false
- * for everything after, whether it came live or was re-read from the log to fill a gap.
+ * for everything after, whether it came live or was read from the log (to fill a gap, or because the
+ * first read failed and was retried while new events arrived).
  */
 export type StreamEventHandler = (event: FeedEvent, initial: boolean) => void;
 
@@ -80,6 +81,8 @@ export class StreamSubscription {
   private reading = false;
   private closed = false;
   private initialDone = false;
+  /** The first stored position heard live: from there on, nothing counts as initial, even if read from the log. */
+  private liveFrom = Infinity;
   private failures = 0;
   private retry?: NodeJS.Timeout;
   private readonly caughtUpWaiters: { resolve: () => void; reject: (error: unknown) => void }[] = [];
@@ -125,6 +128,7 @@ export class StreamSubscription {
   /** @internal An event from the feed. */
   receive(event: FeedEvent): void {
     if (this.closed) return;
+    if (!this.initialDone && !isTransient(event)) this.liveFrom = Math.min(this.liveFrom, event.streamPosition);
     if (this.reading || this.retry) return this.hold(event);
     if (isTransient(event) ? event.afterPosition <= this.position : event.streamPosition <= this.position + 1) {
       this.deliver(event);
@@ -151,7 +155,7 @@ export class StreamSubscription {
       if (event.streamPosition <= this.position) return true; // already handled (read from the log, or heard twice)
     }
     try {
-      this.handler(event, !this.initialDone);
+      this.handler(event, !this.initialDone && !isTransient(event) && event.streamPosition < this.liveFrom);
     } catch (error) {
       // Not handled, so not passed: the log has it, and it is read again from there after a pause.
       this.logger.error(`${this.streamId}: handler failed at ${isTransient(event) ? `a relay after ${event.afterPosition}` : event.streamPosition}: ${(error as Error).message}`);

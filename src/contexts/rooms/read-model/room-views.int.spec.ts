@@ -1,5 +1,7 @@
 import { backends, ReadRecordingStore, useEventStore } from '../../../../test/support/databases.js';
+import { EventStore, type ReadStreamOptions } from '../../../core/event-store/event-store.js';
 import { EventFeed } from '../../../core/projections/event-feed.js';
+import { StreamSubscriptions } from '../../../core/projections/stream-subscriptions.js';
 import { ChannelHub } from '../../../core/realtime/channel-hub.js';
 import { RoomActors } from '../application/room-actors.js';
 import type { PushAction } from '../domain/room.commands.js';
@@ -17,8 +19,8 @@ describe.each(backends())('room views on $name', (backend) => {
     const feed = new EventFeed();
     const changes = new ChannelHub<RoomChange>();
     const snapshots = { store: new SnapshotStore(opened.db), every: 40 };
-    const live = new RoomViews(opened.store, changes, { ...OPTIONS, snapshots });
-    feed.subscribe(live.apply);
+    const live = new RoomViews(new StreamSubscriptions(opened.store, feed), changes, { ...OPTIONS, snapshots });
+    feed.subscribe(live.relayUnviewed);
     const actors = new RoomActors(roomDecider, opened.store, feed);
     const heard: RoomChange[] = [];
     changes.subscribe('r1', (c) => heard.push(c));
@@ -36,14 +38,14 @@ describe.each(backends())('room views on $name', (backend) => {
       told.push(...((await actors.tell(roomStreamId('r1'), { kind: 'push', key, value: { i, key }, action })) as unknown as RoomEvent[]));
     }
     expect([...(await live.allKeys('r1')).values()].flat().length).toBeGreaterThan(0);
-    const rebuilt = new RoomViews(opened.store, new ChannelHub<RoomChange>(), OPTIONS);
+    const rebuilt = new RoomViews(new StreamSubscriptions(opened.store, new EventFeed()), new ChannelHub<RoomChange>(), OPTIONS);
     expect(await rebuilt.allKeys('r1')).toEqual(await live.allKeys('r1'));
     // So does one that starts from the newest snapshot the live view took, then reads the rest of the log.
     await snapshots.store.flush();
     const snapshot = await snapshots.store.load(roomViewCodec.kind, 'r1');
     expect(snapshot?.position).toBeGreaterThan(0);
     const recording = new ReadRecordingStore(opened.db);
-    const fromSnapshot = new RoomViews(recording, new ChannelHub<RoomChange>(), { ...OPTIONS, snapshots });
+    const fromSnapshot = new RoomViews(new StreamSubscriptions(recording, new EventFeed()), new ChannelHub<RoomChange>(), { ...OPTIONS, snapshots });
     expect(await fromSnapshot.allKeys('r1')).toEqual(await live.allKeys('r1'));
     expect(recording.readsAfter).toEqual([snapshot!.position]);
     fromSnapshot.stop();
@@ -55,5 +57,31 @@ describe.each(backends())('room views on $name', (backend) => {
     actors.stop();
     live.stop();
     rebuilt.stop();
+  });
+
+  it('a view whose first read fails keeps its listeners: they hear what is pushed meanwhile, once the log can be read', async () => {
+    /** The real store, whose stream reads fail while `failing` is set (as when the database is away). */
+    class FlakyStore extends EventStore {
+      failing = true;
+      override readStream(streamId: string, options?: ReadStreamOptions) {
+        return this.failing ? Promise.reject(new Error('database away')) : super.readStream(streamId, options);
+      }
+    }
+    const store = new FlakyStore(opened.db);
+    const feed = new EventFeed();
+    const changes = new ChannelHub<RoomChange>();
+    const views = new RoomViews(new StreamSubscriptions(store, feed, { pageSize: 100, maxHeld: 100, retryMs: 20, maxRetryMs: 50 }), changes, OPTIONS);
+    const actors = new RoomActors(roomDecider, opened.store, feed);
+    await actors.tell(roomStreamId('r2'), { kind: 'create', roomId: 'r2' });
+    const heard: number[] = [];
+    changes.subscribe('r2', (c) => heard.push(c.event.data.seq));
+
+    await expect(views.exists('r2')).rejects.toThrow('database away');
+    for (let i = 0; i < 3; i++) await actors.tell(roomStreamId('r2'), { kind: 'push', key: 'k', value: i, action: { type: 'append' } });
+    store.failing = false;
+    expect((await views.entries('r2', 'k')).map((e) => e.value)).toEqual([0, 1, 2]);
+    expect(heard).toHaveLength(3);
+    actors.stop();
+    views.stop();
   });
 });

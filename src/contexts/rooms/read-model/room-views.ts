@@ -1,9 +1,9 @@
 import type { RecordedEvent } from '../../../core/event-store/event.js';
-import type { EventStore } from '../../../core/event-store/event-store.js';
-import type { SnapshotPolicy, StateCodec } from '../../../core/event-store/snapshot-store.js';
+import type { Snapshot, SnapshotPolicy, StateCodec } from '../../../core/event-store/snapshot-store.js';
 import { isTransient, type FeedEvent } from '../../../core/projections/event-feed.js';
+import type { StreamSubscription, StreamSubscriptions } from '../../../core/projections/stream-subscriptions.js';
 import type { ChannelHub } from '../../../core/realtime/channel-hub.js';
-import { isPossibleRoomId, roomIdOf, roomStreamId, isRoomStream, type RoomEvent, type RoomMessageEvent, type RoomValue } from '../domain/room.events.js';
+import { isPossibleRoomId, isRoomStream, roomIdOf, roomStreamId, type RoomEvent, type RoomMessageEvent, type RoomValue } from '../domain/room.events.js';
 
 export type Entry = Readonly<{ value: RoomValue; seq: number; binary?: boolean }>;
 
@@ -11,19 +11,18 @@ export type Entry = Readonly<{ value: RoomValue; seq: number; binary?: boolean }
 export type RoomChange = Readonly<{ roomId: string; event: RoomMessageEvent }>;
 
 type View = {
-  built: boolean;
   exists: boolean;
   position: number;
   keys: Map<string, Entry[]>;
   /** The position of the newest snapshot of this view known here. */
   snapshotAt: number;
-  loading?: Promise<void>;
-  /** Durable events that arrived while loading or out of order, applied once their turn comes. */
-  held: FeedEvent[];
+  /** Settles when the view is built (snapshot, then the log up to where live events take over). */
+  ready: Promise<void>;
+  subscription?: StreamSubscription;
   lastUsed: number;
 };
 
-const NO_ROOM: View = Object.freeze({ built: true, exists: false, position: 0, keys: new Map(), snapshotAt: 0, held: [], lastUsed: 0 });
+const NO_ROOM: View = Object.freeze({ exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: 0 });
 
 export type RoomViewsOptions = { idleMs: number; maxViews: number; snapshots?: SnapshotPolicy };
 
@@ -41,16 +40,16 @@ export const roomViewCodec: StateCodec<ViewState> = {
 };
 
 /**
- * The rooms read model: each room's retained entries per key, built from the log on first use, kept
- * current from the event feed in stream order (gaps are filled from the log), dropped when idle
- * unless someone is subscribed. Subscribers hear each change only after it is applied here.
+ * The rooms read model: each room's retained entries per key, built on first use from its newest snapshot
+ * and a core stream subscription (catch-up from the log, then live, in stream order, gaps read from the
+ * log), dropped when idle unless someone listens. Subscribers hear each change only after it is applied.
  */
 export class RoomViews {
   private readonly views = new Map<string, View>();
   private readonly sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly store: EventStore,
+    private readonly subscriptions: StreamSubscriptions,
     private readonly changes: ChannelHub<RoomChange>,
     private readonly options: RoomViewsOptions,
   ) {
@@ -60,6 +59,8 @@ export class RoomViews {
 
   stop(): void {
     clearInterval(this.sweeper);
+    for (const view of this.views.values()) view.subscription?.close();
+    this.views.clear();
   }
 
   get size(): number {
@@ -80,19 +81,12 @@ export class RoomViews {
     return (await this.load(roomId)).keys;
   }
 
-  /** Feed listener: applies room events in stream order (relays slotted after the position they follow), then tells subscribers. */
-  apply = (events: readonly FeedEvent[]): void => {
+  /** Feed listener for relays to rooms no view is open for here: nothing to order them against, so told at once. */
+  relayUnviewed = (events: readonly FeedEvent[]): void => {
     for (const event of events) {
-      if (!isRoomStream(event.streamId)) continue;
+      if (!isTransient(event) || !isRoomStream(event.streamId)) continue;
       const roomId = roomIdOf(event.streamId);
-      const view = this.views.get(roomId);
-      if (!view) {
-        // Nobody reads this room here: stored events are read from the log when first needed.
-        if (isTransient(event)) this.announce(roomId, event);
-        continue;
-      }
-      view.held.push(event);
-      if (!view.loading) this.drain(roomId, view);
+      if (!this.views.has(roomId)) this.announce(roomId, event);
     }
   };
 
@@ -101,43 +95,45 @@ export class RoomViews {
     if (!isPossibleRoomId(roomId)) return NO_ROOM;
     let view = this.views.get(roomId);
     if (!view) {
-      view = { built: false, exists: false, position: 0, keys: new Map(), snapshotAt: 0, held: [], lastUsed: Date.now() };
-      this.views.set(roomId, view);
-      this.fill(roomId, view);
+      const created: View = { exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: Date.now() };
+      created.ready = this.open(roomId, created);
+      created.ready.catch(() => undefined);
+      this.views.set(roomId, (view = created));
     }
     view.lastUsed = Date.now();
-    if (view.loading) await view.loading;
+    try {
+      await view.ready;
+    } catch (error) {
+      // Not built yet: its subscription keeps reading the log; the next load waits for it again.
+      view.ready = view.subscription!.whenCaughtUp();
+      view.ready.catch(() => undefined);
+      throw error;
+    }
     return view;
   }
 
-  /** Reads what the view misses from the log, then applies whatever was held meanwhile. */
-  private fill(roomId: string, view: View, delayMs = 0): void {
-    view.loading = (async () => {
-      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-      // The first read builds the view; later ones fill gaps, and subscribers must hear what they fill.
-      const announce = view.built;
-      try {
-        if (!view.built) await this.startFromSnapshot(roomId, view);
-        for (const event of await this.store.readStream(roomStreamId(roomId), { after: view.position })) {
-          this.evolve(roomId, view, event, announce);
-        }
-        view.built = true;
-      } catch (error) {
-        this.views.delete(roomId);
-        throw error;
-      } finally {
-        view.loading = undefined;
-      }
-      this.drain(roomId, view, true);
-    })();
-    view.loading.catch(() => undefined);
+  /** From the newest snapshot, then the log after it through a subscription that stays live. */
+  private async open(roomId: string, view: View): Promise<void> {
+    const snapshot = await this.newestSnapshot(roomId);
+    if (snapshot) {
+      const { exists, keys } = roomViewCodec.decode(snapshot.state);
+      Object.assign(view, { exists, keys, position: snapshot.position, snapshotAt: snapshot.position });
+    }
+    view.subscription = this.subscriptions.subscribe(roomStreamId(roomId), view.position, (event, initial) => {
+      if (isTransient(event)) this.announce(roomId, event);
+      else this.evolve(roomId, view, event, !initial);
+      this.snapshotIfDue(roomId, view);
+    });
+    await view.subscription.whenCaughtUp();
   }
 
-  private async startFromSnapshot(roomId: string, view: View): Promise<void> {
-    const snapshot = this.options.snapshots && (await this.options.snapshots.store.load(roomViewCodec.kind, roomId));
-    if (!snapshot) return;
-    const { exists, keys } = roomViewCodec.decode(snapshot.state);
-    Object.assign(view, { exists, keys, position: snapshot.position, snapshotAt: snapshot.position });
+  /** A snapshot is a cache of the log: one that cannot be read costs a longer read of the log, nothing else. */
+  private async newestSnapshot(roomId: string): Promise<Snapshot | undefined> {
+    try {
+      return this.options.snapshots && (await this.options.snapshots.store.load(roomViewCodec.kind, roomId));
+    } catch {
+      return undefined;
+    }
   }
 
   /**
@@ -147,33 +143,12 @@ export class RoomViews {
   private snapshotIfDue(roomId: string, view: View): void {
     const policy = this.options.snapshots;
     const since = view.position - view.snapshotAt;
-    if (!policy || !view.built || since < policy.every) return;
+    if (!policy || !view.subscription?.caughtUp || since < policy.every) return;
     let retained = 0;
     for (const entries of view.keys.values()) retained += entries.length;
     if (since < retained) return;
     view.snapshotAt = view.position;
     void policy.store.save(roomViewCodec.kind, roomId, view.position, roomViewCodec.encode(view));
-  }
-
-  private drain(roomId: string, view: View, justFilled = false): void {
-    view.held.sort((a, b) => orderOf(a) - orderOf(b));
-    while (view.held.length > 0) {
-      const next = view.held[0];
-      const needs = isTransient(next) ? next.afterPosition : next.streamPosition - 1;
-      if (needs > view.position) {
-        if (isTransient(next) && justFilled) {
-          this.announce(roomId, view.held.shift()!); // the log has nothing more to place it after
-          continue;
-        }
-        // A gap: another process wrote events this view has not seen yet; read them from the log.
-        this.fill(roomId, view, justFilled ? 100 : 0);
-        return;
-      }
-      view.held.shift();
-      if (isTransient(next)) this.announce(roomId, next);
-      else if (next.streamPosition === view.position + 1) this.evolve(roomId, view, next, true);
-    }
-    this.snapshotIfDue(roomId, view);
   }
 
   private announce(roomId: string, event: FeedEvent): void {
@@ -213,21 +188,16 @@ export class RoomViews {
 
   private evict(): void {
     const cutoff = Date.now() - this.options.idleMs;
-    const overflow = this.views.size - this.options.maxViews;
-    let dropped = 0;
+    let overflow = this.views.size - this.options.maxViews;
     for (const [roomId, view] of this.views) {
-      if (view.loading || this.changes.has(roomId)) continue;
-      if (view.lastUsed < cutoff || dropped < overflow) {
+      if (!view.subscription?.caughtUp || this.changes.has(roomId)) continue;
+      if (view.lastUsed < cutoff || overflow > 0) {
+        view.subscription.close();
         this.views.delete(roomId);
-        dropped++;
+        overflow--;
       }
     }
   }
-}
-
-/** Stored events by position; a transient one just after the position it follows. */
-function orderOf(event: FeedEvent): number {
-  return isTransient(event) ? event.afterPosition + 0.5 : event.streamPosition;
 }
 
 function entryOf(value: RoomValue, seq: number, binary?: boolean): Entry {

@@ -1,0 +1,49 @@
+import { Global, Inject, Injectable, Module, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { CqrsModule } from '@nestjs/cqrs';
+import { Database } from '../database/database.js';
+import { EventStore } from '../event-store/event-store.js';
+import { ProjectionStatusHandler, RebuildProjectionHandler } from './application/projection-queries.js';
+import { EventFeed } from './event-feed.js';
+import { ProjectionRuntime } from './projection-runtime.js';
+import { StreamSubscriptions } from './stream-subscriptions.js';
+
+/** Projectors start once every context has registered its own (in onModuleInit), and stop before the database closes. */
+@Injectable()
+class ProjectionsLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  constructor(
+    @Inject(ProjectionRuntime) private readonly runtime: ProjectionRuntime,
+    @Inject(StreamSubscriptions) private readonly subscriptions: StreamSubscriptions,
+  ) {}
+
+  onApplicationBootstrap(): Promise<void> {
+    return this.runtime.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.subscriptions.stop();
+    await this.runtime.stop();
+  }
+}
+
+/** The read side of the core: the projector runtime and stream subscriptions, for every context. */
+@Global()
+@Module({
+  imports: [CqrsModule],
+  providers: [
+    {
+      provide: ProjectionRuntime,
+      inject: [Database, EventStore, EventFeed],
+      useFactory: (db: Database, store: EventStore, feed: EventFeed) => new ProjectionRuntime(db, store, feed),
+    },
+    {
+      provide: StreamSubscriptions,
+      inject: [EventStore, EventFeed],
+      useFactory: (store: EventStore, feed: EventFeed) => new StreamSubscriptions(store, feed),
+    },
+    ProjectionsLifecycle,
+    ProjectionStatusHandler,
+    RebuildProjectionHandler,
+  ],
+  exports: [ProjectionRuntime, StreamSubscriptions],
+})
+export class ProjectionsModule {}
