@@ -7,7 +7,12 @@ import { SnapshotStore, type SnapshotPolicy } from '../../core/event-store/snaps
 import { EventFeed } from '../../core/projections/event-feed.js';
 import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { ChannelHub } from '../../core/realtime/channel-hub.js';
-import { CreateRoomHandler, GetRoomStreamsHandler, GetStreamHandler, PushToRoomHandler, RoomExistsHandler } from './application/handlers.js';
+import { Database } from '../../core/database/database.js';
+import { DatabaseModule } from '../../core/database/database.module.js';
+import { ProjectionRuntime } from '../../core/projections/projection-runtime.js';
+import { CreateRoomHandler, GetRoomStreamsHandler, GetStreamHandler, ListRoomsHandler, PushToRoomHandler, RoomExistsHandler } from './application/handlers.js';
+import { CreateRoomDirectory1764600000100 } from './read-model/migrations/1764600000100-create-room-directory.js';
+import { RoomDirectory, roomDirectoryProjector } from './read-model/room-directory.js';
 import { ROOM_CHANGES, RoomActors } from './application/room-actors.js';
 import { roomDecider } from './domain/room.js';
 import { RoomViews, type RoomChange } from './read-model/room-views.js';
@@ -21,9 +26,11 @@ class RoomsLifecycle implements OnModuleInit, OnModuleDestroy {
     @Inject(EventFeed) private readonly feed: EventFeed,
     @Inject(RoomViews) private readonly views: RoomViews,
     @Inject(RoomActors) private readonly actors: RoomActors,
+    @Inject(ProjectionRuntime) private readonly projections: ProjectionRuntime,
   ) {}
 
   onModuleInit(): void {
+    this.projections.register(roomDirectoryProjector);
     this.unsubscribe = this.feed.subscribe(this.views.relayUnviewed);
   }
 
@@ -41,7 +48,7 @@ function snapshotPolicy(store: SnapshotStore, config: ConfigService): SnapshotPo
 
 /** The rooms bounded context: rooms of keyed streams (relay/replace/append/compact). */
 @Module({
-  imports: [CqrsModule],
+  imports: [CqrsModule, DatabaseModule.forFeature({ migrations: [CreateRoomDirectory1764600000100] })],
   providers: [
     { provide: ROOM_CHANGES, useFactory: () => new ChannelHub<RoomChange>() },
     {
@@ -65,12 +72,14 @@ function snapshotPolicy(store: SnapshotStore, config: ConfigService): SnapshotPo
           snapshots: snapshotPolicy(snapshots, config),
         }),
     },
+    { provide: RoomDirectory, inject: [Database], useFactory: (db: Database) => new RoomDirectory(db) },
     RoomsLifecycle,
     CreateRoomHandler,
     PushToRoomHandler,
     RoomExistsHandler,
     GetStreamHandler,
     GetRoomStreamsHandler,
+    ListRoomsHandler,
   ],
   exports: [ROOM_CHANGES],
 })

@@ -1,6 +1,7 @@
 import { Command, Query } from '@nestjs/cqrs';
 import type { PushAction } from '../domain/room.commands.js';
 import type { RoomValue } from '../domain/room.events.js';
+import type { RoomListing } from '../read-model/room-directory.js';
 import type { Entry } from '../read-model/room-views.js';
 
 export class CreateRoomCommand extends Command<{ roomId: string }> {
@@ -42,6 +43,16 @@ export class GetStreamQuery extends Query<Entry[]> {
 
 export class GetRoomStreamsQuery extends Query<Map<string, Entry[]>> {
   constructor(readonly roomId: string) {
+    super();
+  }
+}
+
+/** Rooms in id order after `after` (the directory read model: it may lag the log by a moment). */
+export class ListRoomsQuery extends Query<RoomListing[]> {
+  constructor(
+    readonly limit = 100,
+    readonly after = '',
+  ) {
     super();
   }
 }

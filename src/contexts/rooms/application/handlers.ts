@@ -3,11 +3,13 @@ import { CommandHandler, QueryHandler, type ICommandHandler, type IQueryHandler 
 import { DomainError } from '../../../core/actors/decider.js';
 import { isPossibleRoomId, roomStreamId, type RoomEvent } from '../domain/room.events.js';
 import { retainedSize } from '../domain/room.js';
+import { RoomDirectory, type RoomListing } from '../read-model/room-directory.js';
 import { RoomViews } from '../read-model/room-views.js';
 import {
   CreateRoomCommand,
   GetRoomStreamsQuery,
   GetStreamQuery,
+  ListRoomsQuery,
   PushToRoomCommand,
   RoomExistsQuery,
   type PushOutcome,
@@ -45,8 +47,18 @@ export class PushToRoomHandler implements ICommandHandler<PushToRoomCommand> {
 export class RoomExistsHandler implements IQueryHandler<RoomExistsQuery> {
   constructor(@Inject(RoomViews) private readonly views: RoomViews) {}
 
+  /** Opens the room's view (a socket that is told the room exists hears every change from then on). */
   async execute({ roomId }: RoomExistsQuery): Promise<boolean> {
     return this.views.exists(roomId);
+  }
+}
+
+@QueryHandler(ListRoomsQuery)
+export class ListRoomsHandler implements IQueryHandler<ListRoomsQuery> {
+  constructor(@Inject(RoomDirectory) private readonly directory: RoomDirectory) {}
+
+  execute({ limit, after }: ListRoomsQuery): Promise<RoomListing[]> {
+    return this.directory.list(limit, after);
   }
 }
 
