@@ -18,13 +18,15 @@ import { coldstart } from './scenarios/coldstart.js';
 import { durable } from './scenarios/durable.js';
 import { fanout } from './scenarios/fanout.js';
 import { memory } from './scenarios/memory.js';
+import { projector } from './scenarios/projector.js';
 
-const SCENARIO_FNS: Record<ScenarioName, (ctx: Context) => Promise<Row[]>> = { durable, fanout, memory, coldstart };
+const SCENARIO_FNS: Record<ScenarioName, (ctx: Context) => Promise<Row[]>> = { durable, fanout, memory, coldstart, projector };
 const TITLES: Record<ScenarioName, string> = {
   durable: 'durable pushes/s',
   fanout: 'fan-out deliveries and latency',
   memory: 'memory',
   coldstart: 'cold start',
+  projector: 'projector throughput',
 };
 
 function git(args: string[]): string {
