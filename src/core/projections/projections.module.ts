@@ -4,6 +4,7 @@ import { Database } from '../database/database.js';
 import { EventStore } from '../event-store/event-store.js';
 import { ProjectionStatusHandler, RebuildProjectionHandler } from './application/projection-queries.js';
 import { EventFeed } from './event-feed.js';
+import { LogSubscriptions } from './log-subscriptions.js';
 import { ProjectionRuntime } from './projection-runtime.js';
 import { StreamSubscriptions } from './stream-subscriptions.js';
 
@@ -13,6 +14,7 @@ class ProjectionsLifecycle implements OnApplicationBootstrap, BeforeApplicationS
   constructor(
     @Inject(ProjectionRuntime) private readonly runtime: ProjectionRuntime,
     @Inject(StreamSubscriptions) private readonly subscriptions: StreamSubscriptions,
+    @Inject(LogSubscriptions) private readonly logSubscriptions: LogSubscriptions,
   ) {}
 
   onApplicationBootstrap(): Promise<void> {
@@ -21,11 +23,12 @@ class ProjectionsLifecycle implements OnApplicationBootstrap, BeforeApplicationS
 
   async beforeApplicationShutdown(): Promise<void> {
     this.subscriptions.stop();
+    await this.logSubscriptions.stop();
     await this.runtime.stop();
   }
 }
 
-/** The read side of the core: the projector runtime and stream subscriptions, for every context. */
+/** The read side of the core: the projector runtime, and subscriptions to a stream or across streams, for every context. */
 @Global()
 @Module({
   imports: [CqrsModule],
@@ -40,10 +43,15 @@ class ProjectionsLifecycle implements OnApplicationBootstrap, BeforeApplicationS
       inject: [EventStore, EventFeed],
       useFactory: (store: EventStore, feed: EventFeed) => new StreamSubscriptions(store, feed),
     },
+    {
+      provide: LogSubscriptions,
+      inject: [EventStore, Database, EventFeed],
+      useFactory: (store: EventStore, db: Database, feed: EventFeed) => new LogSubscriptions(store, db, feed),
+    },
     ProjectionsLifecycle,
     ProjectionStatusHandler,
     RebuildProjectionHandler,
   ],
-  exports: [ProjectionRuntime, StreamSubscriptions],
+  exports: [ProjectionRuntime, StreamSubscriptions, LogSubscriptions],
 })
 export class ProjectionsModule {}
