@@ -95,12 +95,84 @@ describe.each(backends())('actors on $name', (backend) => {
   });
 });
 
+describe.each(backends())('actor guarantees on $name', (backend) => {
+  const opened = useEventStore(backend);
+  const feed = new EventFeed();
+
+  it('a letter whose evolve throws is refused alone and leaves nothing in the state', async () => {
+    type Boom = Event<'Boom', null>;
+    const added = (n: number, s: { total: number }): Added => ({ type: 'Added', data: { n, total: s.total + n } });
+    const fragile: Decider<{ total: number }, { add: number } | { pair: number }, Added | Boom> = {
+      initialState: () => ({ total: 0 }),
+      decide: (cmd, s) => ('pair' in cmd ? [added(cmd.pair, s), { type: 'Boom', data: null }] : [added(cmd.add, s)]),
+      evolve: (s, e) => {
+        if (e.type === 'Boom') throw new Error('cannot fold Boom');
+        return { total: e.data.total };
+      },
+    };
+    const actors = new ActorSystem(fragile, opened.store, feed);
+    const [a, bad, b] = await Promise.allSettled([actors.tell('fragile', { add: 1 }), actors.tell('fragile', { pair: 5 }), actors.tell('fragile', { add: 1 })]);
+    expect([a.status, bad.status, b.status]).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((b as PromiseFulfilledResult<FeedEvent[]>).value[0].data).toEqual({ n: 1, total: 2 });
+    expect((await opened.store.readStream('fragile')).map((e) => (e.data as { total: number }).total)).toEqual([1, 2]);
+    const [next] = await actors.tell('fragile', { add: 1 });
+    expect(next.data).toEqual({ n: 1, total: 3 });
+    actors.stop();
+  });
+
+  it('catches up on a stream longer than a page of reads', async () => {
+    await opened.store.append('long-actor', 'no_stream', Array.from({ length: 2500 }, (_, i) => ({ type: 'Added', data: { n: 1, total: i + 1 } })));
+    const store = new ReadRecordingStore(opened.db);
+    const actors = new ActorSystem(counter, store, feed);
+    const [event] = await actors.tell('long-actor', { add: 1 });
+    expect(event.data).toEqual({ n: 1, total: 2501 });
+    expect(store.readsAfter).toEqual([0, 1000, 2000]);
+    actors.stop();
+    await store.drain();
+  });
+
+  it('keeps at most maxActors idle actors, evicting the least recently used', async () => {
+    const actors = new ActorSystem(counter, opened.store, feed, { ...DEFAULT_ACTOR_OPTIONS, maxActors: 3 });
+    for (const id of ['lru-a', 'lru-b', 'lru-c']) await actors.tell(id, { add: 1 });
+    await actors.tell('lru-a', { add: 1 });
+    await actors.tell('lru-d', { add: 1 });
+    expect(actors.size).toBe(3);
+    expect(['lru-a', 'lru-b', 'lru-c', 'lru-d'].filter((id) => actors.has(id))).toEqual(['lru-a', 'lru-c', 'lru-d']);
+    for (let i = 0; i < 50; i++) {
+      await actors.tell(`lru-many-${i}`, { add: 1 });
+      expect(actors.size).toBeLessThanOrEqual(3);
+    }
+    actors.stop();
+  });
+
+  it('never evicts a busy actor: the bound holds for idle ones', async () => {
+    let open!: () => void;
+    const gate = new Promise<void>((r) => (open = r));
+    /** The real store, holding back appends to one stream until the test lets them go. */
+    class GatedStore extends EventStore {
+      override async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[]) {
+        if (streamId === 'busy') await gate;
+        return super.append(streamId, expected, events);
+      }
+    }
+    const actors = new ActorSystem(counter, new GatedStore(opened.db), feed, { ...DEFAULT_ACTOR_OPTIONS, maxActors: 2 });
+    const busy = actors.tell('busy', { add: 1 });
+    await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 5; i++) await actors.tell(`idle-${i}`, { add: 1 });
+    expect(actors.has('busy')).toBe(true);
+    expect(actors.size).toBeLessThanOrEqual(3);
+    open();
+    await busy;
+    actors.stop();
+  });
+});
+
 describe.each(backends())('actor snapshots on $name', (backend) => {
   const opened = useEventStore(backend);
 
   const snapshotted: Decider<{ total: number }, Cmd, Added | Pinged> = {
     ...counter,
-    snapshot: { kind: 'counter', encode: (s) => s, decode: (json) => json as { total: number } },
+    snapshot: { kind: 'counter', version: 1, encode: (s) => s, decode: (json) => json as { total: number } },
   };
 
   it('a reloaded actor starts from its newest snapshot and reads only the events after it', async () => {
@@ -110,7 +182,7 @@ describe.each(backends())('actor snapshots on $name', (backend) => {
     for (let i = 1; i <= 120; i++) await first.tell('snap', { add: i });
     first.stop();
     await snapshots.flush();
-    expect(await snapshots.load('counter', 'snap')).toEqual({ position: 100, state: { total: (100 * 101) / 2 } });
+    expect(await snapshots.load(snapshotted.snapshot!, 'snap')).toEqual({ position: 100, state: { total: (100 * 101) / 2 } });
 
     const store = new ReadRecordingStore(opened.db);
     const second = new ActorSystem(snapshotted, store, feed, { ...DEFAULT_ACTOR_OPTIONS, snapshots: { store: snapshots, every: 50 } });
@@ -118,6 +190,33 @@ describe.each(backends())('actor snapshots on $name', (backend) => {
     expect((event.data as { total: number }).total).toBe((121 * 122) / 2);
     expect(store.readsAfter).toEqual([100]);
     second.stop();
+    await store.drain();
+  });
+
+  it('a snapshot of another codec version is ignored: the state is rebuilt from the log', async () => {
+    const snapshots = new SnapshotStore(opened.db);
+    const feed = new EventFeed();
+    const policy = { store: snapshots, every: 5 };
+    const first = new ActorSystem(snapshotted, opened.store, feed, { ...DEFAULT_ACTOR_OPTIONS, snapshots: policy });
+    for (let i = 1; i <= 12; i++) await first.tell('versioned', { add: i });
+    first.stop();
+    await snapshots.flush();
+    // The new code's state holds the total doubled: an old snapshot decoded as-is would be wrong.
+    const doubled: Decider<{ total: number }, Cmd, Added | Pinged> = {
+      ...counter,
+      decide: (cmd, s) => ('ping' in cmd ? [] : [{ type: 'Added', data: { n: cmd.add, total: s.total / 2 + cmd.add } }]),
+      evolve: (s, e) => (e.type === 'Added' ? { total: e.data.total * 2 } : s),
+      snapshot: { kind: 'counter', version: 2, encode: (s) => s, decode: (json) => json as { total: number } },
+    };
+    const store = new ReadRecordingStore(opened.db);
+    const second = new ActorSystem(doubled, store, feed, { ...DEFAULT_ACTOR_OPTIONS, snapshots: policy });
+    const [event] = await second.tell('versioned', { add: 13 });
+    expect(event.data).toEqual({ n: 13, total: (13 * 14) / 2 });
+    expect(store.readsAfter).toEqual([0]);
+    second.stop();
+    await snapshots.flush();
+    expect(await snapshots.load(doubled.snapshot!, 'versioned')).toMatchObject({ position: 13 });
+    expect(await snapshots.load(snapshotted.snapshot!, 'versioned')).toBeUndefined();
     await store.drain();
   });
 

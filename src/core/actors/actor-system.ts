@@ -7,7 +7,10 @@ import type { Decider } from './decider.js';
 export type ActorSystemOptions = ActorLimits & {
   /** An actor with an empty mailbox is dropped after this long; it reloads from the log on its next command. */
   idleMs: number;
-  /** Most actors kept in memory; past it the least recently used idle ones go. */
+  /**
+   * Most actors kept in memory: past it the least recently used idle ones go at once. A busy actor (one
+   * with commands in hand) is never dropped, so the count may pass it by as many as are busy.
+   */
   maxActors: number;
 };
 
@@ -38,29 +41,44 @@ export class ActorSystem<S, C, E extends Event> {
     return this.actors.size;
   }
 
+  has(streamId: string): boolean {
+    return this.actors.has(streamId);
+  }
+
   /** Resolves with the events the command produced, once they are committed and published. */
   tell(streamId: string, command: C): Promise<FeedEvent[]> {
     let actor = this.actors.get(streamId);
-    if (!actor) {
-      actor = new Actor(streamId, this.decider, this.store, this.feed, this.options);
+    if (actor) {
+      // The map's order is the order of use: the least recently used are at its front.
+      this.actors.delete(streamId);
       this.actors.set(streamId, actor);
-      if (this.actors.size > this.options.maxActors) this.evictIdle(true);
+      return actor.tell(command);
     }
-    return actor.tell(command);
+    actor = new Actor(streamId, this.decider, this.store, this.feed, this.options);
+    this.actors.set(streamId, actor);
+    // Told first, so busy: the new actor is not among those evicted to make room for it.
+    const told = actor.tell(command);
+    if (this.actors.size > this.options.maxActors) this.evictLeastRecentlyUsed();
+    return told;
   }
 
-  evictIdle(overCapacity = false): void {
-    const cutoff = Date.now() - this.options.idleMs;
+  /**
+   * From the front until back under the bound. A busy actor cannot go: it moves to the back, so that
+   * each is passed over once rather than on every new actor (O(1) amortized per new actor).
+   */
+  private evictLeastRecentlyUsed(): void {
+    let visits = this.actors.size;
     for (const [id, actor] of this.actors) {
-      if (!actor.idle) continue;
-      if (actor.lastUsed < cutoff) this.actors.delete(id);
+      if (this.actors.size <= this.options.maxActors || visits-- === 0) return;
+      this.actors.delete(id);
+      if (!actor.idle) this.actors.set(id, actor);
     }
-    if (overCapacity || this.actors.size > this.options.maxActors) {
-      const idle = [...this.actors].filter(([, a]) => a.idle).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
-      for (const [id] of idle.slice(0, this.actors.size - this.options.maxActors + Math.ceil(this.options.maxActors / 10))) {
-        this.actors.delete(id);
-      }
-    }
+  }
+
+  /** Drops the actors idle for longer than `idleMs`. */
+  evictIdle(): void {
+    const cutoff = Date.now() - this.options.idleMs;
+    for (const [id, actor] of this.actors) if (actor.idle && actor.lastUsed < cutoff) this.actors.delete(id);
   }
 
   stop(): void {

@@ -79,8 +79,11 @@ export class Actor<S, C, E extends Event> {
     const decided: { letter: Letter<C>; events: E[] }[] = [];
     for (const letter of batch) {
       try {
+        // Folded into a state of the letter's own: if decide or evolve throws, none of it is kept.
         const events = this.decider.decide(letter.command, working);
-        for (const event of events) working = this.decider.evolve(working, event);
+        let after = working;
+        for (const event of events) after = this.decider.evolve(after, event);
+        working = after;
         decided.push({ letter, events });
       } catch (error) {
         letter.reject(error);
@@ -131,15 +134,17 @@ export class Actor<S, C, E extends Event> {
       this.version = 0;
       const codec = this.decider.snapshot;
       const policy = this.limits.snapshots;
-      const snapshot = codec && policy ? await policy.store.load(codec.kind, this.streamId) : undefined;
+      const snapshot = codec && policy ? await policy.store.load(codec, this.streamId) : undefined;
       if (codec && snapshot) {
         this.state = codec.decode(snapshot.state);
         this.version = this.snapshotAt = snapshot.position;
       }
     }
-    for (const event of await this.store.readStream(this.streamId, { after: this.version })) {
-      this.state = this.decider.evolve(this.state, event as unknown as E);
-      this.version = event.streamPosition;
+    for await (const page of this.store.streamPages(this.streamId, { after: this.version })) {
+      for (const event of page) {
+        this.state = this.decider.evolve(this.state, event as unknown as E);
+        this.version = event.streamPosition;
+      }
     }
     this.state = this.decider.rehydrated?.(this.state) ?? this.state;
     this.loaded = true;
@@ -150,6 +155,6 @@ export class Actor<S, C, E extends Event> {
     const policy = this.limits.snapshots;
     if (!codec || !policy || this.version - this.snapshotAt < policy.every) return;
     this.snapshotAt = this.version;
-    void policy.store.save(codec.kind, this.streamId, this.version, codec.encode(this.state));
+    void policy.store.save(codec, this.streamId, this.version, codec.encode(this.state));
   }
 }

@@ -41,6 +41,14 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   MAX_BATCH_EVENTS = 2000;
 
+  /** Most bytes (estimated from the events' JSON) one group-commit transaction writes; a larger append goes alone. */
+  @Transform(toInt) @IsInt() @Min(1024)
+  MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
+  /** Most bytes of appends waiting for a transaction; past it, appends are refused as overloaded. */
+  @Transform(toInt) @IsInt() @Min(1024)
+  MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
   /** A room's state and read model are snapshotted every this many stored events (0: never). */
   @Transform(toInt) @IsInt() @Min(0)
   SNAPSHOT_EVERY = 1000;

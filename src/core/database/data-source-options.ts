@@ -6,6 +6,8 @@ import type { DataSourceOptions } from 'typeorm';
 import { EventRow } from '../event-store/schema/event.entity.js';
 import { CreateEventLog1763900000000 } from '../event-store/migrations/1763900000000-create-event-log.js';
 import { CreateSnapshots1763900000001 } from '../event-store/migrations/1763900000001-create-snapshots.js';
+import { AddAppendKeys1765000000000 } from '../event-store/migrations/1765000000000-add-append-keys.js';
+import { AddSnapshotVersions1765000000001 } from '../event-store/migrations/1765000000001-add-snapshot-versions.js';
 import { SnapshotRow } from '../event-store/schema/snapshot.entity.js';
 import { CreateProjectionCheckpoints1764600000000 } from '../projections/migrations/1764600000000-create-projection-checkpoints.js';
 import { ProjectionCheckpointRow } from '../projections/schema/projection-checkpoint.entity.js';
@@ -20,7 +22,7 @@ export type DatabaseTarget =
 export type OpenedDataSourceOptions = { options: DataSourceOptions; pglite?: PGlite };
 
 export const ENTITIES = [EventRow, SnapshotRow, ProjectionCheckpointRow];
-export const MIGRATIONS = [CreateEventLog1763900000000, CreateSnapshots1763900000001, CreateProjectionCheckpoints1764600000000];
+export const MIGRATIONS = [CreateEventLog1763900000000, CreateSnapshots1763900000001, CreateProjectionCheckpoints1764600000000, AddAppendKeys1765000000000, AddSnapshotVersions1765000000001];
 
 export function databaseTarget(env: { DATABASE_URL?: string; DATA_DIR?: string; DATABASE_QUERY_TIMEOUT_MS?: number }): DatabaseTarget {
   if (env.DATABASE_URL) return { kind: 'postgres', url: env.DATABASE_URL, queryTimeoutMs: env.DATABASE_QUERY_TIMEOUT_MS };

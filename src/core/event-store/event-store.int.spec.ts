@@ -1,5 +1,5 @@
 import { backends, openDatabase, useEventStore } from '../../../test/support/databases.js';
-import { ConcurrencyError, type RecordedEvent } from './event.js';
+import { ConcurrencyError, EventStoreOverloadedError, type RecordedEvent } from './event.js';
 import { EventStore } from './event-store.js';
 import { LogTail } from './log-tail.js';
 
@@ -193,5 +193,123 @@ const pgOnly = backends().filter((b) => b.name === 'postgres');
       await db.close();
       await backend.cleanup();
     }
+  });
+});
+
+describe.each(backends())('EventStore guarantees on $name', (backend) => {
+  const opened = useEventStore(backend);
+  const payload = (n: number, bytes: number) => ({ type: 'Padded', data: { n, pad: 'x'.repeat(bytes) } });
+
+  it('an empty append still asserts its expected version, atomically with the rest of appendMany', async () => {
+    await opened.store.append('empty', 'no_stream', [ev(1), ev(2), ev(3)]);
+    await expect(opened.store.append('empty', 1, [])).rejects.toMatchObject({ name: 'ConcurrencyError', actual: 3 });
+    await expect(opened.store.append('empty', 'no_stream', [])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(opened.store.append('empty-missing', 'stream_exists', [])).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(opened.store.append('empty', 3, [])).resolves.toMatchObject({ nextExpectedVersion: 3, events: [] });
+    await expect(opened.store.append('empty-missing', 'no_stream', [])).resolves.toMatchObject({ nextExpectedVersion: 0 });
+    await expect(
+      opened.store.appendMany([
+        { streamId: 'empty-other', expected: 'no_stream', events: [ev(1)] },
+        { streamId: 'empty', expected: 1, events: [] },
+      ]),
+    ).rejects.toMatchObject({ name: 'ConcurrencyError', streamId: 'empty' });
+    expect(await opened.store.streamPosition('empty-other')).toBe(0);
+    const ok = await opened.store.appendMany([
+      { streamId: 'empty-other', expected: 'no_stream', events: [ev(1)] },
+      { streamId: 'empty', expected: 3, events: [] },
+    ]);
+    expect(ok.map((r) => r.nextExpectedVersion)).toEqual([1, 3]);
+  });
+
+  it('readStream reads one bounded page; streamPages reads a long stream page by page', async () => {
+    await opened.store.append('long', 'no_stream', Array.from({ length: 2500 }, (_, i) => ev(i + 1)));
+    expect(await opened.store.readStream('long')).toHaveLength(1000);
+    const sizes: number[] = [];
+    let last = 0;
+    for await (const page of opened.store.streamPages('long')) {
+      sizes.push(page.length);
+      expect(page[0].streamPosition).toBe(last + 1);
+      last = page.at(-1)!.streamPosition;
+    }
+    expect(sizes).toEqual([1000, 1000, 500]);
+    const tail: number[] = [];
+    for await (const page of opened.store.streamPages('long', { after: 2400, pageSize: 60 })) tail.push(page.length);
+    expect(tail).toEqual([60, 40]);
+  });
+
+  it('bounds a group commit in bytes; one append over the bound still goes, alone', async () => {
+    const store = new EventStore(opened.db, { maxBatchBytes: 3000 });
+    const results = await Promise.all(Array.from({ length: 12 }, (_, i) => store.append(`bytes-${i}`, 'no_stream', [payload(i, 1000)])));
+    // About 1 KB each: at most two fit under 3000 bytes, so twelve take at least six transactions.
+    expect(new Set(results.map((r) => r.events[0].transactionId)).size).toBeGreaterThanOrEqual(6);
+    await expect(store.append('bytes-big', 'no_stream', [payload(0, 10_000)])).resolves.toMatchObject({ nextExpectedVersion: 1 });
+    await store.drain();
+  });
+
+  it('bounds the append queue in bytes: past it, appends fail fast with EventStoreOverloadedError', async () => {
+    const store = new EventStore(opened.db, { maxQueuedBytes: 4000 });
+    const results = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => store.append(`queued-${i}`, 'no_stream', [payload(i, 1000)])));
+    const refused = results.filter((r) => r.status === 'rejected');
+    expect(refused.length).toBeGreaterThan(0);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(EventStoreOverloadedError);
+    for (let i = 0; i < 10; i++) expect(await opened.store.streamPosition(`queued-${i}`)).toBe(results[i].status === 'fulfilled' ? 1 : 0);
+    await store.drain();
+  });
+
+  it('an inline handler writes in the append’s own transaction, seeing the recorded events; other batches skip it', async () => {
+    await opened.db.query(`CREATE TABLE inline_copy (global_position bigint PRIMARY KEY, stream_id text, stream_position bigint, transaction_id text)`);
+    const store = new EventStore(opened.db);
+    const unregister = store.registerInline({
+      name: 'copy',
+      handles: (event) => event.streamId.startsWith('inl-'),
+      handle: async (tx, events) => {
+        await tx.query(
+          `INSERT INTO inline_copy SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[])`,
+          [events.map((e) => e.globalPosition), events.map((e) => e.streamId), events.map((e) => e.streamPosition), events.map((e) => e.transactionId)],
+        );
+      },
+    });
+    await Promise.all([
+      ...Array.from({ length: 5 }, (_, i) => store.append(`inl-${i}`, 'no_stream', [ev(1), ev(2)])),
+      store.append('not-inl', 'no_stream', [ev(1)]),
+    ]);
+    const copied = await opened.db.query(`SELECT global_position::int AS g, stream_id, stream_position::int AS p, transaction_id FROM inline_copy ORDER BY 1`);
+    const logged = await opened.db.query(
+      `SELECT global_position::int AS g, stream_id, stream_position::int AS p, transaction_id::text AS transaction_id FROM events WHERE stream_id LIKE 'inl-%' ORDER BY 1`,
+    );
+    expect(logged).toHaveLength(10);
+    expect(copied).toEqual(logged);
+    unregister();
+    await store.append('inl-after', 'no_stream', [ev(1)]);
+    expect(await opened.db.query(`SELECT 1 FROM inline_copy WHERE stream_id = 'inl-after'`)).toHaveLength(0);
+    await store.drain();
+  });
+
+  it('a throwing inline handler fails only the append it throws for: neither its events nor its rows remain', async () => {
+    await opened.db.query(`CREATE TABLE inline_strict (stream_id text, n int)`);
+    const store = new EventStore(opened.db);
+    const refusal = new Error('13 is unlucky');
+    store.registerInline({
+      name: 'strict',
+      handles: (event) => event.streamId.startsWith('strict-'),
+      handle: async (tx, events) => {
+        for (const e of events) {
+          await tx.query(`INSERT INTO inline_strict VALUES ($1, $2)`, [e.streamId, (e.data as { n: number }).n]);
+          if ((e.data as { n: number }).n === 13) throw refusal;
+        }
+      },
+    });
+    const results = await Promise.allSettled([
+      store.append('strict-a', 'no_stream', [ev(1)]),
+      store.append('strict-bad', 'no_stream', [ev(12), ev(13)]),
+      store.append('strict-b', 'no_stream', [ev(2)]),
+      store.append('plain', 'no_stream', [ev(13)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason).toBe(refusal);
+    expect(await opened.store.streamPosition('strict-bad')).toBe(0);
+    const rows = await opened.db.query(`SELECT stream_id, n FROM inline_strict ORDER BY stream_id`);
+    expect(rows).toEqual([{ stream_id: 'strict-a', n: 1 }, { stream_id: 'strict-b', n: 2 }]);
+    await store.drain();
   });
 });

@@ -40,7 +40,12 @@ class SharedLogFollower implements OnApplicationBootstrap, BeforeApplicationShut
     {
       provide: EventStore,
       inject: [Database, ConfigService],
-      useFactory: (db: Database, config: ConfigService) => new EventStore(db, { maxBatchEvents: config.get('MAX_BATCH_EVENTS') }),
+      useFactory: (db: Database, config: ConfigService) =>
+        new EventStore(db, {
+          maxBatchEvents: config.get('MAX_BATCH_EVENTS'),
+          maxBatchBytes: config.get('MAX_BATCH_BYTES'),
+          maxQueuedBytes: config.get('MAX_QUEUED_BYTES'),
+        }),
     },
     { provide: SnapshotStore, inject: [Database], useFactory: (db: Database) => new SnapshotStore(db) },
     SharedLogFollower,

@@ -1,52 +1,91 @@
 import { randomUUID } from 'node:crypto';
-import type { Database, Row } from '../database/database.js';
+import type { Database } from '../database/database.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
-import type { AppendResult, Event, ExpectedVersion, LogCheckpoint, RecordedEvent, StreamAppend } from './event.js';
+import type { AppendOptions, AppendResult, Event, ExpectedVersion, LogCheckpoint, RecordedEvent, StreamAppend } from './event.js';
+import type { InlineHandler } from './inline-handler.js';
+import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toRecorded } from './rows.js';
 
 export type EventStoreOptions = Partial<GroupCommitOptions> & { nodeId?: string };
 
+/** How many events one stream read returns unless told otherwise. */
+export const STREAM_PAGE = 1000;
+
 export type ReadStreamOptions = { after?: number; limit?: number };
+export type StreamPagesOptions = { after?: number; pageSize?: number };
 export type ReadLogOptions = { limit?: number; excludeNode?: string };
 /** `scanned` counts rows read, including those filtered out by `excludeNode`. */
 export type LogPage = { events: RecordedEvent[]; checkpoint: LogCheckpoint; scanned: number };
 
-const PAYLOAD_COLUMNS = ['stream_id', 'stream_position', 'type', 'data', 'metadata', 'created_at'];
-const EVENT_COLUMNS = `global_position, transaction_id::text AS transaction_id, ${PAYLOAD_COLUMNS.join(', ')}`;
-
 /** The append-only log: typed appends with expected-version checks, stream reads and a tail-safe log read. */
 export class EventStore {
-  readonly nodeId: string;
   private readonly committer: GroupCommitter;
 
   constructor(
     readonly db: Database,
     options: EventStoreOptions = {},
   ) {
-    this.nodeId = options.nodeId ?? randomUUID();
-    this.committer = new GroupCommitter(db, this.nodeId, {
+    this.committer = new GroupCommitter(db, options.nodeId ?? randomUUID(), {
       maxBatchEvents: options.maxBatchEvents ?? 2000,
+      maxBatchBytes: options.maxBatchBytes ?? 4 * 1024 * 1024,
       maxQueuedAppends: options.maxQueuedAppends ?? 50_000,
+      maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
       concurrency: db.kind === 'pglite' ? 1 : (options.concurrency ?? 2),
+      outcomeLookupMs: options.outcomeLookupMs ?? 5000,
     });
   }
 
-  async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[]): Promise<AppendResult> {
-    const [result] = await this.committer.submit([{ streamId, expected, events }]);
+  /**
+   * The name this process's rows carry, which its own tail skips. It changes after a write whose outcome
+   * could not be learnt, so that the tail delivers those rows if they did commit.
+   */
+  get nodeId(): string {
+    return this.committer.nodeId;
+  }
+
+  async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions = {}): Promise<AppendResult> {
+    const [result] = await this.committer.submit([{ streamId, expected, events, idempotencyKey: options.idempotencyKey }]);
     return result;
   }
 
-  /** Appends to several streams in one transaction: all of them, or (on any conflict) none. */
+  /**
+   * Appends to several streams in one transaction: all of them, or (on any conflict) none. An entry with
+   * no events still asserts its expected version (a stream only read).
+   */
   appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
     return this.committer.submit(appends);
   }
 
-  async readStream(streamId: string, { after = 0, limit = 1_000_000 }: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+  /**
+   * Has every batch with an event `handler` handles written in a transaction, and calls it there after the
+   * insert; returns a function that unregisters it.
+   */
+  registerInline(handler: InlineHandler): () => void {
+    if (this.committer.inline.some((h) => h.name === handler.name)) throw new Error(`inline handler ${handler.name} is already registered`);
+    this.committer.inline.push(handler);
+    return () => {
+      const at = this.committer.inline.indexOf(handler);
+      if (at >= 0) this.committer.inline.splice(at, 1);
+    };
+  }
+
+  /** One page of a stream (at most `limit` events after `after`): fold a long stream with `streamPages`. */
+  async readStream(streamId: string, { after = 0, limit = STREAM_PAGE }: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const rows = await this.db.query(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE stream_id = $1 AND stream_position > $2
        ORDER BY stream_position LIMIT $3`,
       [streamId, after, limit],
     );
     return rows.map(toRecorded);
+  }
+
+  /** The stream after `after`, page by page, so that a reader holds one page at a time. */
+  async *streamPages(streamId: string, { after = 0, pageSize = STREAM_PAGE }: StreamPagesOptions = {}): AsyncGenerator<RecordedEvent[]> {
+    for (;;) {
+      const page = await this.readStream(streamId, { after, limit: pageSize });
+      if (page.length > 0) yield page;
+      if (page.length < pageSize) return;
+      after = page.at(-1)!.streamPosition;
+    }
   }
 
   async streamPosition(streamId: string): Promise<number> {
@@ -94,17 +133,4 @@ export class EventStore {
   drain(): Promise<void> {
     return this.committer.drain();
   }
-}
-
-function toRecorded(row: Row): RecordedEvent {
-  return {
-    type: row.type,
-    data: row.data,
-    metadata: row.metadata,
-    streamId: row.stream_id,
-    streamPosition: Number(row.stream_position),
-    globalPosition: Number(row.global_position),
-    transactionId: row.transaction_id,
-    recordedAt: row.created_at,
-  };
 }

@@ -1,4 +1,4 @@
-import { ClosedError, ConflictError, OverloadedError } from '../errors/domain-errors.js';
+import { ClosedError, ConflictError, OverloadedError, UnavailableError } from '../errors/domain-errors.js';
 
 /** An event as a decider produces it: a type tag and a JSON payload (emmett's `Event<Type, Data>`). */
 export type Event<Type extends string = string, Data = unknown> = Readonly<{
@@ -24,7 +24,14 @@ export type StreamAppend = Readonly<{
   streamId: string;
   expected: ExpectedVersion;
   events: readonly Event[];
+  /**
+   * Names this append (e.g. a client's message id): an append whose key is already in the stream is not
+   * written again; it returns the events first recorded. Without one, the store makes one up.
+   */
+  idempotencyKey?: string;
 }>;
+
+export type AppendOptions = { idempotencyKey?: string };
 
 export type AppendResult = Readonly<{
   streamId: string;
@@ -69,3 +76,20 @@ export function matchesExpected(expected: ExpectedVersion, actual: number): bool
 export class EventStoreClosedError extends ClosedError {
   override readonly name = 'EventStoreClosedError';
 }
+
+/**
+ * The connection was lost while a write was in flight, and whether it committed could not be found out:
+ * it may or may not be in the log. Retrying with the same idempotency keys is safe (a no-op if it landed).
+ */
+export class AppendOutcomeUnknownError extends UnavailableError {
+  override readonly name = 'AppendOutcomeUnknownError';
+  constructor(
+    /** One per stream append of the unit, in order: pass them again as `idempotencyKey` to retry. */
+    readonly idempotencyKeys: readonly string[],
+    readonly cause: unknown,
+  ) {
+    super(`append outcome unknown (connection lost: ${(cause as Error)?.message ?? String(cause)}); retry with the same idempotency key`);
+  }
+}
+
+export type { InlineHandler } from './inline-handler.js';

@@ -10,6 +10,10 @@ export type LogTailOptions = { pollMs: number; pageSize: number; includeOwn?: bo
 /**
  * Follows the shared log for events other processes wrote: wakes on NOTIFY, polls as a fallback
  * (and to move past transactions that were still open), and never skips a late commit.
+ *
+ * It skips the rows of the store's current `nodeId` only: after a write whose outcome the store could
+ * not learn, the store writes under a new id, so those rows (and any of its own not yet passed) are
+ * delivered here too. Consumers drop what they already hold by stream position.
  */
 export class LogTail {
   private readonly logger = new Logger(LogTail.name);

@@ -6,8 +6,18 @@ export type Snapshot = { position: number; state: unknown };
 /** Snapshot a state every `every` stored events of its stream. */
 export type SnapshotPolicy = { store: SnapshotStore; every: number };
 
-/** How a state becomes JSON and back, so that it can be snapshotted. */
-export type StateCodec<S> = { kind: string; encode(state: S): unknown; decode(json: unknown): S };
+/**
+ * How a state becomes JSON and back, so that it can be snapshotted. Bump `version` whenever the JSON's
+ * shape or meaning changes: snapshots of any other version are then ignored, and states rebuilt from the log.
+ */
+export type StateCodec<S> = { kind: string; version: number; encode(state: S): unknown; decode(json: unknown): S };
+
+/** Which snapshots: a codec (its kind and version), or a kind alone (version 0). */
+type SnapshotOf = string | Pick<StateCodec<unknown>, 'kind' | 'version'>;
+
+function identify(of: SnapshotOf): { kind: string; version: number } {
+  return typeof of === 'string' ? { kind: of, version: 0 } : of;
+}
 
 /**
  * Snapshots of stream states, so that loading a long stream reads only what came after the snapshot.
@@ -29,19 +39,25 @@ export class SnapshotStore implements BeforeApplicationShutdown {
     return this.flush();
   }
 
-  async load(kind: string, streamId: string): Promise<Snapshot | undefined> {
-    const [row] = await this.db.query(`SELECT stream_position, state FROM snapshots WHERE kind = $1 AND stream_id = $2`, [kind, streamId]);
-    return row ? { position: Number(row.stream_position), state: row.state } : undefined;
+  /** The newest snapshot, if the codec version that wrote it is `of`'s: any other would decode wrongly. */
+  async load(of: SnapshotOf, streamId: string): Promise<Snapshot | undefined> {
+    const { kind, version } = identify(of);
+    const [row] = await this.db.query(`SELECT stream_position, state, version FROM snapshots WHERE kind = $1 AND stream_id = $2`, [kind, streamId]);
+    return row && row.version === version ? { position: Number(row.stream_position), state: row.state } : undefined;
   }
 
-  /** Stores `state` as of `position` unless a newer snapshot is there; a failure is logged, not thrown. */
-  save(kind: string, streamId: string, position: number, state: unknown): Promise<void> {
+  /**
+   * Stores `state` as of `position` unless a newer snapshot of the same version is there (one of another
+   * version is replaced: it is of no use to this code); a failure is logged, not thrown.
+   */
+  save(of: SnapshotOf, streamId: string, position: number, state: unknown): Promise<void> {
+    const { kind, version } = identify(of);
     const saved = this.db
       .query(
-        `INSERT INTO snapshots (kind, stream_id, stream_position, state) VALUES ($1, $2, $3, $4::jsonb)
-         ON CONFLICT (kind, stream_id) DO UPDATE SET stream_position = EXCLUDED.stream_position, state = EXCLUDED.state, taken_at = now()
-         WHERE snapshots.stream_position < EXCLUDED.stream_position`,
-        [kind, streamId, position, JSON.stringify(state)],
+        `INSERT INTO snapshots (kind, stream_id, stream_position, state, version) VALUES ($1, $2, $3, $4::jsonb, $5)
+         ON CONFLICT (kind, stream_id) DO UPDATE SET stream_position = EXCLUDED.stream_position, state = EXCLUDED.state, version = EXCLUDED.version, taken_at = now()
+         WHERE snapshots.stream_position < EXCLUDED.stream_position OR snapshots.version <> EXCLUDED.version`,
+        [kind, streamId, position, JSON.stringify(state), version],
       )
       .then(
         () => undefined,

@@ -103,6 +103,7 @@ type RoomStateJson = { exists: boolean; lastSeq: number; claimedThrough: number;
 
 export const roomStateCodec: StateCodec<RoomState> = {
   kind: 'room',
+  version: 1,
   encode: (state): RoomStateJson => ({
     exists: state.exists,
     lastSeq: state.lastSeq,

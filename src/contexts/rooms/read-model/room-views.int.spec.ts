@@ -42,7 +42,7 @@ describe.each(backends())('room views on $name', (backend) => {
     expect(await rebuilt.allKeys('r1')).toEqual(await live.allKeys('r1'));
     // So does one that starts from the newest snapshot the live view took, then reads the rest of the log.
     await snapshots.store.flush();
-    const snapshot = await snapshots.store.load(roomViewCodec.kind, 'r1');
+    const snapshot = await snapshots.store.load(roomViewCodec, 'r1');
     expect(snapshot?.position).toBeGreaterThan(0);
     const recording = new ReadRecordingStore(opened.db);
     const fromSnapshot = new RoomViews(new StreamSubscriptions(recording, new EventFeed()), new ChannelHub<RoomChange>(), { ...OPTIONS, snapshots });

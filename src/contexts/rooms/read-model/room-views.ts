@@ -32,6 +32,7 @@ type ViewState = Pick<View, 'exists' | 'keys'>;
 /** What a view snapshot holds: the retained entries of every key (a room's values live here, not in its actor). */
 export const roomViewCodec: StateCodec<ViewState> = {
   kind: 'room-view',
+  version: 1,
   encode: ({ exists, keys }): ViewJson => ({ exists, keys: [...keys] }),
   decode: (json) => {
     const { exists, keys } = json as ViewJson;
@@ -130,7 +131,7 @@ export class RoomViews {
   /** A snapshot is a cache of the log: one that cannot be read costs a longer read of the log, nothing else. */
   private async newestSnapshot(roomId: string): Promise<Snapshot | undefined> {
     try {
-      return this.options.snapshots && (await this.options.snapshots.store.load(roomViewCodec.kind, roomId));
+      return this.options.snapshots && (await this.options.snapshots.store.load(roomViewCodec, roomId));
     } catch {
       return undefined;
     }
@@ -148,7 +149,7 @@ export class RoomViews {
     for (const entries of view.keys.values()) retained += entries.length;
     if (since < retained) return;
     view.snapshotAt = view.position;
-    void policy.store.save(roomViewCodec.kind, roomId, view.position, roomViewCodec.encode(view));
+    void policy.store.save(roomViewCodec, roomId, view.position, roomViewCodec.encode(view));
   }
 
   private announce(roomId: string, event: FeedEvent): void {
