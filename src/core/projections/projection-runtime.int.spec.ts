@@ -127,6 +127,37 @@ describe.each(backends())('projector runtime on $name', (backend) => {
     expect((await rows(name)).map(([, , n]) => n)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect((await runtime.status())[0].failure).toBeUndefined();
   });
+
+  it('an inline projector never lags: its rows commit with the append, its failure fails the append, a new version rebuilds', async () => {
+    const name = await table('tally_inline');
+    for (let i = 0; i < 5; i++) await opened.store.append(`${name}:before`, 'any', [counted(i)]); // already in the log
+    let refuse = false;
+    const inline = (version: number): Projector => ({ ...tallyProjector(name, version, (e) => refuse && (e.data as { n: number }).n === 666), mode: 'inline' });
+    const first = runtimeWith(inline(1));
+    await first.start(); // built from the log: the five events before it
+    expect(await rows(name)).toEqual(await selectedFromLog(name));
+    for (let i = 5; i < 15; i++) {
+      await opened.store.append(`${name}:s`, 'any', [counted(i)]);
+      expect((await rows(name)).length).toBe(i + 1); // no waiting: it is in the table when the append returns
+    }
+    refuse = true;
+    const results = await Promise.allSettled([
+      opened.store.append(`${name}:s`, 'any', [counted(15)]),
+      opened.store.append(`${name}:bad`, 'any', [counted(666)]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+    expect(await opened.store.streamPosition(`${name}:bad`)).toBe(0);
+    refuse = false;
+    const live = await rows(name);
+    expect(live).toEqual(await selectedFromLog(name));
+    expect((await first.status())[0]).toMatchObject({ mode: 'inline', lag: 0 });
+    await first.stop();
+
+    await opened.db.query(`DELETE FROM ${name} WHERE n < 3`);
+    const second = runtimeWith(inline(2));
+    await second.start();
+    expect(await rows(name)).toEqual(live);
+  });
 });
 
 if (backends().some((b) => b.name === 'postgres')) {

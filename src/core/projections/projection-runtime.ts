@@ -5,6 +5,7 @@ import type { EventStore } from '../event-store/event-store.js';
 import { LOG_CHANNEL } from '../event-store/group-commit.js';
 import type { EventFeed } from './event-feed.js';
 import { Checkpoints } from './checkpoints.js';
+import { InlineProjection } from './inline-projection.js';
 import { compareCheckpoints } from './log-position.js';
 import { ProjectionTimeoutError, type Projector, type ProjectorStatus } from './projector.js';
 import { DEFAULT_RUNNER_OPTIONS, ProjectorRunner, type RunnerOptions } from './projector-runner.js';
@@ -20,6 +21,7 @@ const REMOTE_WAIT_POLL_MS = 25;
 export class ProjectionRuntime {
   private readonly logger = new Logger(ProjectionRuntime.name);
   private readonly runners = new Map<string, ProjectorRunner>();
+  private readonly inline = new Map<string, InlineProjection>();
   private readonly checkpoints: Checkpoints;
   private unsubscribe?: () => void;
   private unlisten?: () => Promise<void>;
@@ -35,8 +37,12 @@ export class ProjectionRuntime {
   }
 
   register(projector: Projector): void {
-    if (this.runners.has(projector.name)) throw new Error(`projector ${projector.name} is registered twice`);
-    if ((projector.mode ?? 'async') !== 'async') throw new Error(`projector ${projector.name}: inline projectors are not supported yet`);
+    if (this.runners.has(projector.name) || this.inline.has(projector.name)) throw new Error(`projector ${projector.name} is registered twice`);
+    if (projector.mode === 'inline') {
+      if (this.started) throw new Error(`projector ${projector.name}: inline projectors are registered before the runtime starts`);
+      this.inline.set(projector.name, new InlineProjection(projector, this.db, this.store));
+      return;
+    }
     const runner = new ProjectorRunner(projector, this.db, this.store, this.options);
     this.runners.set(projector.name, runner);
     if (this.started) void runner.start();
@@ -49,6 +55,7 @@ export class ProjectionRuntime {
       if (events.some((e) => !('transient' in e))) this.wakeAll();
     });
     this.unlisten = this.db.listen(LOG_CHANNEL, () => this.wakeAll());
+    for (const projection of this.inline.values()) await projection.start();
     await Promise.all([...this.runners.values()].map((r) => r.start()));
   }
 
@@ -56,6 +63,7 @@ export class ProjectionRuntime {
     this.unsubscribe?.();
     await this.unlisten?.().catch(() => undefined);
     await Promise.all([...this.runners.values()].map((r) => r.stop()));
+    for (const projection of this.inline.values()) projection.stop();
   }
 
   /**
@@ -63,6 +71,7 @@ export class ProjectionRuntime {
    * global position, as an append returns them), wherever it runs; past `timeoutMs`, ProjectionTimeoutError.
    */
   async waitFor(name: string, position: LogCheckpoint, timeoutMs = 5000): Promise<void> {
+    if (this.inline.has(name)) return; // it committed with the append
     const runner = this.runner(name);
     const deadline = Date.now() + timeoutMs;
     let timer: NodeJS.Timeout | undefined;
@@ -101,6 +110,8 @@ export class ProjectionRuntime {
 
   /** Empties the projector's tables and replays the log into them (whichever process runs it). */
   async rebuild(name: string): Promise<void> {
+    const inline = this.inline.get(name);
+    if (inline) return inline.rebuild();
     const runner = this.runner(name);
     if (runner.isOwner) return runner.rebuild();
     // Another process runs it: reset its row; that process finds its checkpoint moved at its next batch.
@@ -128,6 +139,9 @@ export class ProjectionRuntime {
         lag: Math.max(0, headPosition - position),
         ...(runner.lastFailure ? { failure: runner.lastFailure } : {}),
       });
+    }
+    for (const { projector } of this.inline.values()) {
+      statuses.push({ name: projector.name, version: projector.version, mode: 'inline', owned: true, position: headPosition, lag: 0 });
     }
     return statuses;
   }
