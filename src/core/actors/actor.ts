@@ -117,14 +117,18 @@ export class Actor<S, C, E extends Event> {
     let next = 0;
     const before = this.version - recorded.length;
     const published: FeedEvent[] = [];
+    const answers: { letter: Letter<C>; mine: FeedEvent[] }[] = [];
     for (const { letter, events } of decided) {
       const mine = events.map((e) =>
         transient(e) ? { ...e, streamId: this.streamId, transient: true as const, afterPosition: before + next } : recorded[next++],
       );
       published.push(...mine);
-      letter.resolve(mine);
+      answers.push({ letter, mine });
     }
-    this.feed.publish(published);
+    // Fan-out runs after this turn, while the next batch is decided and appended; callers hear back once
+    // their events are delivered, so a sender's own broadcast still precedes its reply.
+    const delivered = this.feed.publish(published).then(() => answers.forEach(({ letter, mine }) => letter.resolve(mine)));
+    if (this.feed.congested) await delivered;
   }
 
   /** Reads the log after the version held (when not loaded: after the newest snapshot, if any) and folds it in. */

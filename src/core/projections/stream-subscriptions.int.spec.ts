@@ -28,7 +28,7 @@ describe.each(backends())('stream subscriptions on $name', (backend) => {
     const subscriptions = new StreamSubscriptions(local, feed, OPTIONS);
 
     const stream = 'sub-live';
-    for (let i = 1; i <= 12; i++) feed.publish((await local.append(stream, 'any', [counted(i)])).events);
+    for (let i = 1; i <= 12; i++) await feed.publish((await local.append(stream, 'any', [counted(i)])).events);
     const seen: [number, boolean][] = [];
     const subscription = subscriptions.subscribe(stream, 4, (event, initial) => {
       if (!isTransient(event)) seen.push([event.streamPosition, initial]);
