@@ -191,4 +191,48 @@ describe.each(backends())('Rooms protocol edges over a raw socket ($name)', (bac
     const fromSocket = pushes.map((m) => m.value as number).filter((v) => v % 2 === 0);
     expect(fromSocket).toEqual([...fromSocket].sort((a, b) => a - b));
   });
+
+  describe('flow control and history', () => {
+    it('`get` with seq null sends no history (the client\'s replay: false), yet the socket hears new pushes; over HTTP it answers null', async () => {
+      const { socket, httpUrl } = await connectedRoom();
+      socket.sendJson(push('quiet', 'old'));
+      await socket.nextOfType('push');
+      socket.sendJson({ type: 'get', key: 'quiet', seq: null });
+      await socket.roundTrip();
+      expect(socket.messages.filter((m) => m.type === 'init')).toEqual([]);
+      socket.sendJson(push('quiet', 'new'));
+      expect(await socket.nextOfType('push')).toMatchObject({ key: 'quiet', value: 'new', seq: 2 });
+      const answer = await postJson(httpUrl, JSON.stringify({ type: 'get', key: 'quiet', seq: null }));
+      expect(answer.status).toBe(200);
+      expect(answer.body).toBeNull();
+      expect((await postJson(httpUrl, JSON.stringify({ type: 'get', key: 'quiet' }))).body).toMatchObject({ type: 'init', data: [{ value: 'old' }, { value: 'new' }] });
+    });
+
+    it('frames past the in-flight bound are refused after the replies of earlier frames, never before them', async () => {
+      const { socket } = await connectedRoom();
+      const TOTAL = 1100;
+      // One TCP write: the server reads all the frames in one turn, before any of them is answered.
+      const tcp = (socket.ws as unknown as { _socket: { cork(): void; uncork(): void } })._socket;
+      tcp.cork();
+      for (let i = 0; i < TOTAL; i++) socket.sendJson(push('flood', i));
+      tcp.uncork();
+      const refused = () => socket.messages.filter((m) => m.type === 'error').map((m) => Number(/(\d+) messages not applied/.exec(String(m.message))?.[1] ?? 1));
+      const sizes = () => socket.messages.filter((m) => m.type === 'stream_size').map((m) => m.size as number);
+      await eventually(() => expect((sizes().at(-1) ?? 1) + refused().reduce((a, b) => a + b, 0)).toBe(TOTAL));
+      expect(refused().length).toBeGreaterThan(0);
+      const firstError = socket.messages.findIndex((m) => m.type === 'error');
+      // The first 1000 frames were taken before any refusal: their answers come first.
+      expect(socket.messages.slice(0, firstError).filter((m) => m.type === 'stream_size').length).toBeGreaterThanOrEqual(999);
+      expect(sizes()).toEqual([...sizes()].sort((a, b) => a - b));
+      await socket.roundTrip();
+    });
+
+    it('bounds the bytes of frames in flight, not only their number', async () => {
+      const { socket } = await connectedRoom();
+      const big = 'x'.repeat(MAX_MESSAGE_BYTES - 200);
+      for (let i = 0; i < 12; i++) socket.sendJson(push('big', big));
+      await eventually(() => expect(socket.messages.some((m) => m.type === 'error' && /in flight/.test(String(m.message)))).toBe(true));
+      await socket.roundTrip();
+    });
+  });
 });

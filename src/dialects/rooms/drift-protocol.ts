@@ -6,7 +6,8 @@ import { fromStorable, toStorable, ValueError } from './json-value.js';
 /** DriftDB's client → server messages, validated. */
 export type ClientMessage =
   | { type: 'push'; key: string; value: unknown; action: PushAction; binary: boolean }
-  | { type: 'get'; key: string; seq: number }
+  /** `seq: null` asks for no history (the client's `replay: false`); a missing seq means 0. */
+  | { type: 'get'; key: string; seq: number | null }
   | { type: 'ping'; nonce?: unknown };
 
 /** DriftDB's server → client messages. Values are in stored form (see json-value.ts). */
@@ -48,6 +49,7 @@ export function parseClientMessage(raw: unknown): ClientMessage {
     }
     case 'get': {
       const key = requireKey(msg);
+      if (msg.seq === null) return { type: 'get', key, seq: null };
       const seq = msg.seq ?? 0;
       if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0) throw new ProtocolError('get: seq must be a non-negative integer');
       return { type: 'get', key, seq };

@@ -29,6 +29,7 @@ export class RoomSession {
           return size > 1 ? { type: 'stream_size', key: message.key, size } : null;
         }
         case 'get': {
+          if (message.seq === null) return null; // subscribed already (every connection hears its room); no history wanted
           const entries = await this.queries.execute(new GetStreamQuery(roomId, message.key, message.seq));
           return { type: 'init', key: message.key, data: entries };
         }

@@ -17,16 +17,21 @@ import { RoomSession } from './room-session.js';
 export const ROOM_SOCKET_PATH = '/room/:id/connect';
 const matchRoomPath = compilePathPattern(ROOM_SOCKET_PATH);
 
-/** Frames one connection may have waiting for their turn; past it they are answered with an error. */
+/** Frames one connection may have waiting for their turn; past it (or past MAX_PENDING_BYTES of them) they are answered with an error. */
 const MAX_PENDING_FRAMES = 1000;
+/** …as many bytes as four of the largest frames allowed. */
+const PENDING_FRAMES_OF_MAX_SIZE = 4;
 
 type Connection = {
   ws: WebSocket;
   roomId: string;
   cbor: boolean;
   debug: boolean;
-  /** Frames taken and not yet answered. */
+  /** Frames taken and not yet answered, and their bytes. */
   pending: number;
+  pendingBytes: number;
+  /** Frames refused since the last refusal was answered: one error, in its turn, tells of all of them. */
+  refused: number;
   /** The last push's outcome: a later `get` on this connection waits for it. */
   writes: Promise<unknown>;
   /** Replies leave in frame order. */
@@ -46,6 +51,7 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
   private heartbeat?: Heartbeat;
   private server?: WebSocketServer;
   private readonly sendLimit: number;
+  private readonly pendingBytesLimit: number;
 
   constructor(
     @Inject(QueryBus) private readonly queries: QueryBus,
@@ -54,6 +60,7 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
     @Inject(ConfigService) private readonly config: ConfigService,
   ) {
     this.sendLimit = config.get('SEND_BUFFER_LIMIT_BYTES')!;
+    this.pendingBytesLimit = PENDING_FRAMES_OF_MAX_SIZE * config.get<number>('MAX_MESSAGE_BYTES')!;
   }
 
   afterInit(server: WebSocketServer): void {
@@ -80,7 +87,7 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
     const url = request.url ?? '';
     const roomId = matchRoomPath(pathnameOf(url))!.id;
     const flags = lenientQuery(url);
-    const conn: Connection = { ws, roomId, cbor: flags.get('cbor') === 'true', debug: flags.get('debug') === 'true', pending: 0, writes: Promise.resolve(), replies: Promise.resolve() };
+    const conn: Connection = { ws, roomId, cbor: flags.get('cbor') === 'true', debug: flags.get('debug') === 'true', pending: 0, pendingBytes: 0, refused: 0, writes: Promise.resolve(), replies: Promise.resolve() };
     this.heartbeat?.watch(ws);
     const unsubscribe = this.changes.subscribe(roomId, (change) => this.deliver(conn, change));
     ws.on('close', unsubscribe);
@@ -95,8 +102,18 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
    * read), while replies go out in frame order; a `get` waits for this connection's earlier pushes.
    */
   private receive(conn: Connection, data: Buffer, isBinary: boolean): void {
-    if (conn.pending >= MAX_PENDING_FRAMES) {
-      this.send(conn, { type: 'error', message: `too many messages in flight (over ${MAX_PENDING_FRAMES}); message not applied` });
+    if (conn.pending >= MAX_PENDING_FRAMES || conn.pendingBytes + data.length > this.pendingBytesLimit) {
+      // Answered after the replies already queued, never before them; a flood costs one queued error.
+      if (conn.refused++ === 0) {
+        conn.replies = conn.replies.then(() => {
+          const refused = conn.refused;
+          conn.refused = 0;
+          this.send(conn, {
+            type: 'error',
+            message: `too many messages in flight (over ${MAX_PENDING_FRAMES} or ${this.pendingBytesLimit} bytes); ${refused === 1 ? 'message' : `${refused} messages`} not applied`,
+          });
+        });
+      }
       return;
     }
     let message: ClientMessage;
@@ -105,30 +122,34 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
     } catch (error) {
       const reason = error instanceof ProtocolError ? error.message : 'message could not be read';
       if (!(error instanceof ProtocolError)) this.logger.error(`frame handling failed: ${(error as Error).stack}`);
-      this.reply(conn, Promise.resolve({ type: 'error', message: reason }));
+      this.reply(conn, Promise.resolve({ type: 'error', message: reason }), data.length);
       return;
     }
     if (message.type === 'push') {
       const answer = this.session.handle(conn.roomId, message);
       conn.writes = answer;
-      this.reply(conn, answer);
+      this.reply(conn, answer, data.length);
     } else if (message.type === 'get') {
       const get = message;
-      this.reply(conn, conn.writes.then(() => this.session.handle(conn.roomId, get)));
+      this.reply(conn, conn.writes.then(() => this.session.handle(conn.roomId, get)), data.length);
     } else {
-      this.reply(conn, this.session.handle(conn.roomId, message));
+      this.reply(conn, this.session.handle(conn.roomId, message), data.length);
     }
   }
 
-  private reply(conn: Connection, answer: Promise<ServerMessage | null>): void {
+  private reply(conn: Connection, answer: Promise<ServerMessage | null>, bytes = 0): void {
     conn.pending++;
+    conn.pendingBytes += bytes;
     conn.replies = conn.replies
       .then(() => answer)
       .then((reply) => {
         if (reply) this.send(conn, reply);
       })
       .catch((error) => this.logger.error(`reply failed: ${(error as Error).stack}`))
-      .finally(() => conn.pending--);
+      .finally(() => {
+        conn.pending--;
+        conn.pendingBytes -= bytes;
+      });
   }
 
   private deliver(conn: Connection, change: RoomChange): void {
