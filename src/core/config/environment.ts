@@ -32,11 +32,21 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(100)
   HEARTBEAT_MS = 30_000;
 
+  /** An aggregate's actor with nothing to do is dropped from memory after this; it reloads from the log. */
   @Transform(toInt) @IsInt() @Min(50)
   ACTOR_IDLE_MS = 60_000;
 
+  /** Most actors kept in memory (least recently used idle ones go first). */
   @Transform(toInt) @IsInt() @Min(100)
   MAX_ACTORS = 50_000;
+
+  /** A read-model view nobody listens to is dropped after this idle time (unset: ACTOR_IDLE_MS). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(50)
+  VIEW_IDLE_MS?: number;
+
+  /** Most read-model views kept in memory (unset: MAX_ACTORS). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(100)
+  MAX_VIEWS?: number;
 
   @Transform(toInt) @IsInt() @Min(1)
   MAX_BATCH_EVENTS = 2000;
@@ -49,7 +59,7 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1024)
   MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
-  /** A room's state and read model are snapshotted every this many stored events (0: never). */
+  /** An aggregate's state and its read-model views are snapshotted every this many stored events (0: never). */
   @Transform(toInt) @IsInt() @Min(0)
   SNAPSHOT_EVERY = 1000;
 

@@ -29,16 +29,6 @@ export function compilePathPattern(pattern: string): (pathname: string) => PathP
   };
 }
 
-/**
- * Query flags, read leniently: DriftDB's client reconnects to `…?cbor=true?cbor=true`, so every `?`
- * after the first is treated like `&`.
- */
-export function lenientQuery(url: string): URLSearchParams {
-  const at = url.indexOf('?');
-  if (at < 0) return new URLSearchParams();
-  return new URLSearchParams(url.slice(at + 1).replace(/\?/g, '&'));
-}
-
 export function pathnameOf(url: string): string {
   const at = url.indexOf('?');
   return at < 0 ? url : url.slice(0, at);

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { Database } from '../database/database.js';
+import { ThrottledWarning } from '../logging/throttled-warning.js';
+import { ChunkAssembler } from './chunk-assembler.js';
 import { isTransient, type EventFeed, type FeedEvent, type TransientEvent } from '../projections/event-feed.js';
 
 export const TRANSIENT_CHANNEL = 'tideline_transient';
@@ -10,12 +12,8 @@ const PARTIAL_TTL_MS = 10_000;
 /** Relays waiting to be forwarded to other servers, at most (bytes, roughly). */
 const MAX_OUTBOX_BYTES = 8 * 1024 * 1024;
 
-function approximateBytes(event: TransientEvent): number {
-  const value = (event.data as { value?: unknown } | undefined)?.value;
-  return 256 + (typeof value === 'string' ? value.length * 2 : JSON.stringify(value ?? null).length);
-}
-
-type Partial = { chunks: string[]; received: number; since: number };
+/** Largest relay batch a receiver reassembles; NOTIFY payloads past it are not from a Tideline sender. */
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
 
 /**
  * Carries transient events (relays: published, never stored) to the other server processes on the same
@@ -25,14 +23,22 @@ type Partial = { chunks: string[]; received: number; since: number };
 export class TransientBridge {
   private readonly logger = new Logger(TransientBridge.name);
   private readonly origin = randomUUID();
-  /** Relays waiting to be forwarded, each with its (rough) size, measured once. */
-  private outbox: { event: TransientEvent; bytes: number }[] = [];
+  /** Relays waiting to be forwarded, each as the JSON it is sent as (serialised once; its length is its size). */
+  private outbox: string[] = [];
   private outboxBytes = 0;
   private dropped = 0;
   private droppedReportedAt = 0;
   private sending = false;
   private flushScheduled = false;
-  private readonly partials = new Map<string, Partial>();
+  private readonly assembler = new ChunkAssembler({
+    maxMessageBytes: MAX_BATCH_BYTES,
+    chunkBytes: CHUNK_BYTES,
+    maxPartials: 256,
+    maxPartialBytes: 2 * MAX_OUTBOX_BYTES,
+    ttlMs: PARTIAL_TTL_MS,
+  });
+  private pruner?: NodeJS.Timeout;
+  private readonly refusedChunks = new ThrottledWarning(this.logger);
   private unsubscribe?: () => void;
   private unlisten?: () => Promise<void>;
 
@@ -44,9 +50,12 @@ export class TransientBridge {
   async start(): Promise<void> {
     this.unsubscribe = this.feed.subscribe((events) => this.collect(events));
     this.unlisten = this.db.listen(TRANSIENT_CHANNEL, (payload) => this.receive(payload));
+    this.pruner = setInterval(() => this.assembler.prune(), PARTIAL_TTL_MS / 2);
+    this.pruner.unref();
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.pruner);
     this.unsubscribe?.();
     await this.unlisten?.().catch(() => undefined);
   }
@@ -54,13 +63,13 @@ export class TransientBridge {
   private collect(events: readonly FeedEvent[]): void {
     for (const event of events) {
       if (!isTransient(event) || event.remote) continue;
-      const bytes = approximateBytes(event);
-      this.outbox.push({ event, bytes });
-      this.outboxBytes += bytes;
+      const json = JSON.stringify(event);
+      this.outbox.push(json);
+      this.outboxBytes += json.length;
     }
     // Bounded: past the cap the oldest relays are not forwarded to other servers, and that is logged.
     while (this.outboxBytes > MAX_OUTBOX_BYTES && this.outbox.length > 1) {
-      this.outboxBytes -= this.outbox.shift()!.bytes;
+      this.outboxBytes -= this.outbox.shift()!.length;
       this.dropped++;
     }
     if (this.dropped > 0 && Date.now() - this.droppedReportedAt > 5000) {
@@ -80,7 +89,7 @@ export class TransientBridge {
   /** One statement per batch and one batch at a time: chunks arrive together, batches in publish order. */
   private async flush(): Promise<void> {
     this.flushScheduled = false;
-    const batch = this.outbox.splice(0).map((o) => o.event);
+    const batch = this.outbox.splice(0);
     this.outboxBytes = 0;
     if (batch.length === 0) return;
     this.sending = true;
@@ -97,8 +106,8 @@ export class TransientBridge {
     }
   }
 
-  private encode(batch: TransientEvent[]): string[] {
-    const bytes = Buffer.from(JSON.stringify(batch), 'utf8');
+  private encode(batch: string[]): string[] {
+    const bytes = Buffer.from(`[${batch.join(',')}]`, 'utf8');
     const id = randomUUID();
     const total = Math.max(1, Math.ceil(bytes.length / CHUNK_BYTES));
     return Array.from({ length: total }, (_, i) => `${this.origin}|${id}|${i}|${total}|${bytes.subarray(i * CHUNK_BYTES, (i + 1) * CHUNK_BYTES).toString('base64')}`);
@@ -107,25 +116,16 @@ export class TransientBridge {
   private receive(payload: string): void {
     const [origin, id, index, total, data] = payload.split('|');
     if (origin === this.origin || data === undefined) return;
-    const n = Number(total);
-    let partial = this.partials.get(id);
-    if (!partial) {
-      this.dropStalePartials();
-      this.partials.set(id, (partial = { chunks: new Array(n), received: 0, since: Date.now() }));
-    }
-    partial.chunks[Number(index)] = data;
-    if (++partial.received < n) return;
-    this.partials.delete(id);
+    const rejected = this.assembler.rejected;
+    const whole = this.assembler.add(id, Number(index), Number(total), data);
+    if (this.assembler.rejected > rejected) this.refusedChunks.warn(`relay bridge: refused or dropped malformed or stale relay chunks (from ${origin?.slice(0, 40)})`);
+    if (!whole) return;
     try {
-      const events = JSON.parse(Buffer.concat(partial.chunks.map((c) => Buffer.from(c, 'base64'))).toString('utf8')) as TransientEvent[];
-      this.feed.publish(events.map((e) => ({ ...e, remote: true })));
+      const events = JSON.parse(whole.toString('utf8')) as TransientEvent[];
+      if (!Array.isArray(events)) throw new Error('not a batch');
+      void this.feed.publish(events.map((e) => ({ ...e, remote: true })));
     } catch (error) {
       this.logger.warn(`dropped an undecodable relay batch from ${origin}: ${(error as Error).message}`);
     }
-  }
-
-  private dropStalePartials(): void {
-    const cutoff = Date.now() - PARTIAL_TTL_MS;
-    for (const [id, p] of this.partials) if (p.since < cutoff) this.partials.delete(id);
   }
 }

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
-import { DomainError, MailboxFullError } from '../../core/actors/decider.js';
-import { EventStoreClosedError, EventStoreOverloadedError } from '../../core/event-store/event.js';
+import { ClosedError, DomainError, OverloadedError, UnavailableError } from '../../core/errors/domain-errors.js';
 import { GetStreamQuery, PushToRoomCommand } from '../../contexts/rooms/application/commands.js';
 import type { ClientMessage, ServerMessage } from './drift-protocol.js';
 
@@ -43,10 +42,9 @@ export class RoomSession {
 
   private explain(error: unknown): string {
     if (error instanceof DomainError) return error.message;
-    if (error instanceof MailboxFullError || error instanceof EventStoreOverloadedError) {
-      return `server busy, message not applied: ${error.message}`;
-    }
-    if (error instanceof EventStoreClosedError) return 'server shutting down, message not applied';
+    if (error instanceof OverloadedError) return `server busy, message not applied: ${error.message}`;
+    if (error instanceof ClosedError) return 'server shutting down, message not applied';
+    if (error instanceof UnavailableError) return 'database unavailable, message not applied; try again';
     this.logger.warn(`push failed: ${(error as Error).message}`);
     return 'message could not be stored and was not applied; try again';
   }

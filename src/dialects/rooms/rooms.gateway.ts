@@ -8,7 +8,8 @@ import { GetRoomStreamsQuery, RoomExistsQuery } from '../../contexts/rooms/appli
 import { ROOM_CHANGES } from '../../contexts/rooms/application/room-actors.js';
 import type { RoomChange } from '../../contexts/rooms/read-model/room-views.js';
 import type { ChannelHub } from '../../core/realtime/channel-hub.js';
-import { compilePathPattern, lenientQuery, pathnameOf } from '../../core/realtime/path-pattern.js';
+import { compilePathPattern, pathnameOf } from '../../core/realtime/path-pattern.js';
+import { lenientQuery } from './lenient-query.js';
 import { CLOSE_GOING_AWAY } from '../../core/realtime/close-codes.js';
 import { Heartbeat, sendBounded, type Frame } from '../../core/realtime/socket-guard.js';
 import { decodeFrame, encodeFrame, parseClientMessage, ProtocolError, type ClientMessage, type ServerMessage } from './drift-protocol.js';
