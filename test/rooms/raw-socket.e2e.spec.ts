@@ -16,7 +16,7 @@ import {
 const MAX_MESSAGE_BYTES = 64 * 1024;
 
 describe.each(backends())('Rooms protocol edges over a raw socket ($name)', (backend) => {
-  const fx = useRoomsServer(backend, { MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES) });
+  const fx = useRoomsServer(backend, { MAX_MESSAGE_BYTES: String(MAX_MESSAGE_BYTES), MAX_PENDING_BYTES: String(4 * MAX_MESSAGE_BYTES) });
   const { closer } = fx;
 
   const push = (key: string, value: unknown, action: object = { type: 'append' }) => ({ type: 'push', key, value, action });

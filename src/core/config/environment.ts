@@ -26,6 +26,10 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1024)
   MAX_MESSAGE_BYTES = 1024 * 1024;
 
+  /** Most bytes of frames one connection may have read and not yet answered (at least one frame of MAX_MESSAGE_BYTES). */
+  @Transform(toInt) @IsInt() @Min(1024)
+  MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
   @Transform(toInt) @IsInt() @Min(1024)
   SEND_BUFFER_LIMIT_BYTES = 8 * 1024 * 1024;
 

@@ -25,7 +25,7 @@ function run(client: RawClient, text: string, values: unknown[], name?: string) 
 }
 
 /** An error of the connection rather than of the statement: the connection must not go back to the pool. */
-function isConnectionError(error: unknown): error is Error {
+export function isConnectionError(error: unknown): error is Error {
   if (!(error instanceof Error)) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string') return code.startsWith('08') || /^57P0[123]$/.test(code) || /^E[A-Z]+$/.test(code);
@@ -55,7 +55,8 @@ type ListenClient = {
  * must use the session it is given, never `query` (that would wait behind itself).
  */
 export class Database implements SqlSession {
-  private downUntil = 0;
+  /** Set by a connection failure, cleared by the next statement that gets through (see `admit`). */
+  private down?: { retryAt: number; probing: boolean };
   private constructor(
     readonly dataSource: DataSource,
     readonly kind: DatabaseTarget['kind'],
@@ -86,31 +87,42 @@ export class Database implements SqlSession {
 
   /** One pooled connection for `work`; a connection that failed is dropped, never handed out again. */
   private async withClient<T>(work: (client: RawClient) => Promise<T>): Promise<T> {
-    this.failFastWhileDown();
+    const probe = this.admit();
     const runner = this.dataSource.createQueryRunner();
     let failed: unknown;
     try {
-      return await work((await runner.connect()) as RawClient);
+      const result = await work((await runner.connect()) as RawClient);
+      this.down = undefined;
+      return result;
     } catch (error) {
       failed = error;
       this.noteFailure(error);
       throw error;
     } finally {
+      if (probe && this.down) this.down.probing = false;
       const broken = this.shared && isConnectionError(failed) ? failed : undefined;
       await (runner as unknown as { releasePostgresConnection(err?: Error): Promise<void> }).releasePostgresConnection(broken);
     }
   }
 
   /**
-   * After a connection failure, callers are refused at once for a short while instead of each waiting
-   * out its own timeout behind the others: while the database is away, clients get errors, not hangs.
+   * A circuit breaker. After a connection failure, callers are refused at once instead of each waiting out
+   * its own timeout behind the others (while the database is away, clients get errors, not hangs); once a
+   * second has passed, one statement at a time is let through as a probe, and the first that succeeds
+   * closes the circuit. Returns whether this statement is the probe.
    */
-  private failFastWhileDown(): void {
-    if (Date.now() < this.downUntil) throw new DatabaseUnavailableError('database unavailable; try again shortly');
+  private admit(): boolean {
+    const down = this.down;
+    if (!down) return false;
+    if (down.probing || Date.now() < down.retryAt) throw new DatabaseUnavailableError('database unavailable; try again shortly');
+    down.probing = true;
+    return true;
   }
 
   private noteFailure(error: unknown): void {
-    if (this.shared && isConnectionError(error) && !(error instanceof DatabaseUnavailableError)) this.downUntil = Date.now() + 1000;
+    if (!this.shared || error instanceof DatabaseUnavailableError) return;
+    if (isConnectionError(error)) this.down = { retryAt: Date.now() + 1000, probing: this.down?.probing ?? false };
+    else this.down = undefined; // the database answered, if only with an error of the statement's
   }
 
   /**

@@ -30,7 +30,7 @@ export class EventStore {
       maxQueuedAppends: options.maxQueuedAppends ?? 50_000,
       maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
       concurrency: db.kind === 'pglite' ? 1 : (options.concurrency ?? 2),
-      outcomeLookupMs: options.outcomeLookupMs ?? 5000,
+      outcomeLookupMs: options.outcomeLookupMs ?? 3000,
     });
   }
 

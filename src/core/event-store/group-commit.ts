@@ -251,9 +251,10 @@ export class GroupCommitter {
     let horizon: string | undefined;
     for (let pause = 20; ; pause = Math.min(pause * 2, 500)) {
       try {
-        horizon ??= (await this.db.query(`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`))[0].xmax as string;
-        const [{ settled }] = await this.db.query(`SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS settled`, [horizon]);
-        if (settled) return await this.recordedByKey(appends);
+        // Each query is given up on at the deadline: a database that stops answering must not hold the callers.
+        horizon ??= (await by(deadline, this.db.query(`SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS xmax`)))[0].xmax as string;
+        const [{ settled }] = await by(deadline, this.db.query(`SELECT pg_snapshot_xmin(pg_current_snapshot()) >= $1::xid8 AS settled`, [horizon]));
+        if (settled) return await by(deadline, this.recordedByKey(appends));
       } catch {
         // still unreachable: try again until the deadline
       }
@@ -590,6 +591,16 @@ function logKey(streamId: string, key: string): string {
 
 function expectedPosition(append: Prepared): number {
   return append.expected === 'no_stream' ? 0 : (append.expected as number);
+}
+
+/** `work`, or a rejection once `deadline` (epoch ms) passes; `work` itself is left to finish or fail. */
+function by<T>(deadline: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('outcome lookup past its deadline')), Math.max(0, deadline - Date.now()));
+  });
+  work.catch(() => undefined);
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 function sqlState(error: unknown): string | undefined {

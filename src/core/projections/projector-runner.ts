@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
-import type { Database, HeldLock } from '../database/database.js';
+import { isConnectionError, type Database, type HeldLock } from '../database/database.js';
+import { UnavailableError } from '../errors/domain-errors.js';
 import type { LogCheckpoint, RecordedEvent } from '../event-store/event.js';
 import type { EventStore } from '../event-store/event-store.js';
 import { Checkpoints, type StoredCheckpoint } from './checkpoints.js';
@@ -268,7 +269,9 @@ export class ProjectorRunner {
     };
     const delay = this.backoff(attempts - 1);
     const where = event ? `event ${event.globalPosition} (${event.streamId}@${event.streamPosition}, ${event.type})` : 'its checkpoint';
-    const log = attempts === 1 || attempts % 10 === 0 ? 'error' : 'debug';
+    // The database being away is not the handler's fault: a warning, not an error.
+    const unreachable = error instanceof UnavailableError || isConnectionError(error);
+    const log = attempts === 1 || attempts % 10 === 0 ? (unreachable ? 'warn' : 'error') : 'debug';
     this.logger[log]?.(`stopped at ${where}: ${message}; retry ${attempts} in ${delay} ms`);
     clearTimeout(this.retry);
     this.retry = setTimeout(() => this.wake(), delay);

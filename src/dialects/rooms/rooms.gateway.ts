@@ -20,8 +20,6 @@ const matchRoomPath = compilePathPattern(ROOM_SOCKET_PATH);
 
 /** Frames one connection may have waiting for their turn; past it (or past MAX_PENDING_BYTES of them) they are answered with an error. */
 const MAX_PENDING_FRAMES = 1000;
-/** …as many bytes as four of the largest frames allowed. */
-const PENDING_FRAMES_OF_MAX_SIZE = 4;
 
 type Connection = {
   ws: WebSocket;
@@ -61,7 +59,7 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
     @Inject(ConfigService) private readonly config: ConfigService,
   ) {
     this.sendLimit = config.get('SEND_BUFFER_LIMIT_BYTES')!;
-    this.pendingBytesLimit = PENDING_FRAMES_OF_MAX_SIZE * config.get<number>('MAX_MESSAGE_BYTES')!;
+    this.pendingBytesLimit = Math.max(config.get<number>('MAX_PENDING_BYTES')!, config.get<number>('MAX_MESSAGE_BYTES')!);
   }
 
   afterInit(server: WebSocketServer): void {
