@@ -4,6 +4,7 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { RoomsModule } from '../../contexts/rooms/rooms.module.js';
 import { DriftErrorFilter } from './drift-error.filter.js';
 import { RoomSession } from './room-session.js';
+import { RoomUpgradeGuard } from './room-upgrade.guard.js';
 import { RoomsController } from './rooms.controller.js';
 import { RoomsGateway } from './rooms.gateway.js';
 
@@ -11,6 +12,6 @@ import { RoomsGateway } from './rooms.gateway.js';
 @Module({
   imports: [CqrsModule, RoomsModule],
   controllers: [RoomsController],
-  providers: [RoomSession, RoomsGateway, { provide: APP_FILTER, useClass: DriftErrorFilter }],
+  providers: [RoomSession, RoomUpgradeGuard, RoomsGateway, { provide: APP_FILTER, useClass: DriftErrorFilter }],
 })
 export class RoomsDialectModule {}

@@ -4,19 +4,19 @@ import { ConfigService } from '@nestjs/config';
 import { QueryBus } from '@nestjs/cqrs';
 import { WebSocketGateway, type OnGatewayConnection, type OnGatewayInit } from '@nestjs/websockets';
 import type { WebSocket, WebSocketServer } from 'ws';
-import { GetRoomStreamsQuery, RoomExistsQuery } from '../../contexts/rooms/application/commands.js';
+import { GetRoomStreamsQuery } from '../../contexts/rooms/application/commands.js';
 import { ROOM_CHANGES } from '../../contexts/rooms/application/room-actors.js';
 import type { RoomChange } from '../../contexts/rooms/read-model/room-views.js';
 import type { ChannelHub } from '../../core/realtime/channel-hub.js';
-import { compilePathPattern, pathnameOf } from '../../core/realtime/path-pattern.js';
+import { upgradeContextOf } from '../../core/realtime/upgrade-guard.js';
 import { lenientQuery } from './lenient-query.js';
 import { CLOSE_GOING_AWAY } from '../../core/realtime/close-codes.js';
 import { Heartbeat, sendBounded, type Frame } from '../../core/realtime/socket-guard.js';
 import { decodeFrame, encodeFrame, parseClientMessage, ProtocolError, type ClientMessage, type ServerMessage } from './drift-protocol.js';
 import { RoomSession } from './room-session.js';
+import { RoomUpgradeGuard } from './room-upgrade.guard.js';
 
 export const ROOM_SOCKET_PATH = '/room/:id/connect';
-const matchRoomPath = compilePathPattern(ROOM_SOCKET_PATH);
 
 /** Frames one connection may have waiting for their turn; past it (or past MAX_PENDING_BYTES of them) they are answered with an error. */
 const MAX_PENDING_FRAMES = 1000;
@@ -44,7 +44,7 @@ const encodedChanges = new WeakMap<RoomChange, { json?: Frame; cbor?: Frame }>()
  * DriftDB's socket: `/room/:id/connect?cbor=true&debug=true`. Frames of one connection are handled in
  * order; broadcasts come from the rooms read model's change channel, never from the command path.
  */
-@WebSocketGateway({ path: ROOM_SOCKET_PATH })
+@WebSocketGateway({ path: ROOM_SOCKET_PATH, upgradeGuard: RoomUpgradeGuard })
 export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModuleDestroy {
   private readonly logger = new Logger(RoomsGateway.name);
   private heartbeat?: Heartbeat;
@@ -63,15 +63,6 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
   }
 
   afterInit(server: WebSocketServer): void {
-    // An unknown room is refused at the upgrade with a 404, before any socket exists.
-    server.options.verifyClient = (info: { req: IncomingMessage }, accept: (ok: boolean, code?: number, message?: string) => void) => {
-      const params = matchRoomPath(pathnameOf(info.req.url ?? ''));
-      if (!params) return accept(false, 404, 'Not Found');
-      this.queries.execute(new RoomExistsQuery(params.id)).then(
-        (exists) => accept(exists, exists ? undefined : 404, exists ? undefined : 'room not found'),
-        () => accept(false, 503, 'database unavailable'),
-      );
-    };
     this.heartbeat = new Heartbeat(() => server.clients, this.config.get('HEARTBEAT_MS')!);
     this.server = server;
   }
@@ -83,9 +74,8 @@ export class RoomsGateway implements OnGatewayInit, OnGatewayConnection, OnModul
   }
 
   async handleConnection(ws: WebSocket, request: IncomingMessage): Promise<void> {
-    const url = request.url ?? '';
-    const roomId = matchRoomPath(pathnameOf(url))!.id;
-    const flags = lenientQuery(url);
+    const roomId = upgradeContextOf(request).params.id; // the room exists: RoomUpgradeGuard let the upgrade in
+    const flags = lenientQuery(request.url ?? '');
     const conn: Connection = { ws, roomId, cbor: flags.get('cbor') === 'true', debug: flags.get('debug') === 'true', pending: 0, pendingBytes: 0, refused: 0, writes: Promise.resolve(), replies: Promise.resolve() };
     this.heartbeat?.watch(ws);
     const unsubscribe = this.changes.subscribe(roomId, (change) => this.deliver(conn, change));
