@@ -18,7 +18,7 @@ async function timed<T>(work: Promise<T>): Promise<{ ms: number; outcome: T | Er
   it('refuses at once while a probe is out, lets one statement through after a pause, and closes on its answer', async () => {
     const proxy = await CuttableProxy.create(cleanup, SHARED_URL!);
     const db = await Database.open({ kind: 'postgres', url: proxy.url, queryTimeoutMs: 400 });
-    cleanup.add(() => db.dataSource.destroy());
+    cleanup.add(() => db.close());
     expect(await db.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
 
     proxy.freeze();

@@ -4,6 +4,7 @@ import { Column, Entity, Index, PrimaryGeneratedColumn } from 'typeorm';
 @Entity({ name: 'events' })
 @Index('events_stream_position', ['streamId', 'streamPosition'], { unique: true })
 @Index('events_tail_order', ['transactionId', 'globalPosition'])
+@Index('events_append_key', ['streamId', 'appendKey'], { unique: true, where: 'append_key IS NOT NULL' })
 export class EventRow {
   @PrimaryGeneratedColumn('increment', { name: 'global_position', type: 'bigint' })
   globalPosition: string;
@@ -30,6 +31,10 @@ export class EventRow {
   /** Which server process wrote it, so a tail can skip what its own process already published. */
   @Column({ name: 'node_id', type: 'text', default: '' })
   nodeId: string;
+
+  /** The caller's idempotency key, on the first row of each stream append (unique per stream where set). */
+  @Column({ name: 'append_key', type: 'text', nullable: true })
+  appendKey: string | null;
 
   @Column({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt: Date;

@@ -16,6 +16,10 @@ export class SnapshotRow {
   @Column({ type: 'jsonb' })
   state: unknown;
 
+  /** The version of the codec that encoded `state`: a snapshot of another version is not decoded. */
+  @Column({ type: 'int', default: 0 })
+  version: number;
+
   @Column({ name: 'taken_at', type: 'timestamptz', default: () => 'now()' })
   takenAt: Date;
 }

@@ -13,9 +13,9 @@ export class ProjectionCheckpointRow {
   @Column({ name: 'transaction_id', type: 'text' })
   transactionId: string;
 
-  @Column({ name: 'global_position', type: 'bigint' })
+  @Column({ name: 'global_position', type: 'bigint', default: 0 })
   globalPosition: string;
 
-  @Column({ name: 'updated_at', type: 'timestamptz' })
+  @Column({ name: 'updated_at', type: 'timestamptz', default: () => 'now()' })
   updatedAt: Date;
 }
