@@ -5,12 +5,10 @@ import { WsAdapter } from '@nestjs/platform-ws';
 import type { WebSocketServer } from 'ws';
 import { compilePathPattern, pathnameOf, type PathParams } from './path-pattern.js';
 import { CLOSE_GOING_AWAY } from './close-codes.js';
-import { recordUpgrade, upgradeContextOf, type UpgradeDecision, type UpgradeGuard, type UpgradeRefusal } from './upgrade-guard.js';
+import { UnavailableError } from '../errors/domain-errors.js';
+import { findUpgradeContext, recordUpgrade, type UpgradeDecision, type UpgradeGuard, type UpgradeRefusal } from './upgrade-guard.js';
 
 type RoutedServer = WebSocketServer & { path: string; match?: (pathname: string) => PathParams | undefined };
-
-/** Gateways' guards, by their servers (declared as `upgradeGuard` in the gateway's options, resolved on first use). */
-const guards = new WeakMap<WebSocketServer, { token: Type<UpgradeGuard>; instance?: UpgradeGuard }>();
 
 export type RealtimeWsOptions = { maxPayload: number };
 
@@ -24,6 +22,8 @@ export type RealtimeWsOptions = { maxPayload: number };
  */
 export class RealtimeWsAdapter extends WsAdapter {
   private detachUpgrade?: () => void;
+  /** Gateways' guards, by their servers (declared as `upgradeGuard` in the gateway's options, resolved on first use). */
+  private readonly guards = new WeakMap<WebSocketServer, { token: Type<UpgradeGuard>; instance?: UpgradeGuard }>();
 
   constructor(
     private readonly app: INestApplicationContext,
@@ -37,10 +37,10 @@ export class RealtimeWsAdapter extends WsAdapter {
     const server = super.create(port, {
       maxPayload: this.wsOptions.maxPayload,
       // The guard's choice of subprotocol, else the first offered (ws's own default).
-      handleProtocols: (offered: Set<string>, request: IncomingMessage) => chosenProtocol(request) ?? [...offered][0] ?? false,
+      handleProtocols: (offered: Set<string>, request: IncomingMessage) => findUpgradeContext(request)?.protocol ?? [...offered][0] ?? false,
       ...rest,
     }) as WebSocketServer;
-    if (upgradeGuard) guards.set(server, { token: upgradeGuard as Type<UpgradeGuard> });
+    if (upgradeGuard) this.guards.set(server, { token: upgradeGuard as Type<UpgradeGuard> });
     return server;
   }
 
@@ -73,7 +73,7 @@ export class RealtimeWsAdapter extends WsAdapter {
         server.match ??= compilePathPattern(server.path);
         const params = server.match(pathname);
         if (params) {
-          void this.upgrade(server, params, request, socket, head);
+          void this.upgrade(server, pathname, params, request, socket, head);
           return;
         }
       }
@@ -84,22 +84,24 @@ export class RealtimeWsAdapter extends WsAdapter {
     return httpServer;
   }
 
-  private async upgrade(server: RoutedServer, params: PathParams, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  private async upgrade(server: RoutedServer, pathname: string, params: PathParams, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = request.url ?? '/';
-    const query = queryOf(url);
+    const at = url.indexOf('?');
+    const query = new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
     let decision: UpgradeDecision = { accept: true };
-    const guard = this.guardOf(server);
-    if (guard) {
-      const protocols = String(request.headers['sec-websocket-protocol'] ?? '')
-        .split(',')
-        .map((p) => p.trim())
-        .filter(Boolean);
-      try {
-        decision = await guard.decide({ url, pathname: pathnameOf(url), params, query, headers: request.headers, protocols });
-      } catch (error) {
-        this.logger.warn(`upgrade guard failed: ${(error as Error).message}`);
-        decision = { accept: false, status: 503, message: 'service unavailable' };
+    try {
+      const guard = this.guardOf(server);
+      if (guard) {
+        const protocols = String(request.headers['sec-websocket-protocol'] ?? '')
+          .split(',')
+          .map((p) => p.trim())
+          .filter(Boolean);
+        decision = await guard.decide({ url, pathname, params, query, headers: request.headers, protocols });
       }
+    } catch (error) {
+      // The database being away is expected now and then; anything else is the guard's fault and worth a warning.
+      if (!(error instanceof UnavailableError)) this.logger.warn(`upgrade guard failed: ${(error as Error).message}`);
+      decision = { accept: false, status: 503, message: 'service unavailable' };
     }
     if (socket.destroyed) return;
     if (!decision.accept) return refuseUpgrade(socket, decision);
@@ -108,7 +110,7 @@ export class RealtimeWsAdapter extends WsAdapter {
   }
 
   private guardOf(server: WebSocketServer): UpgradeGuard | undefined {
-    const entry = guards.get(server);
+    const entry = this.guards.get(server);
     if (!entry) return undefined;
     entry.instance ??= this.app.get(entry.token, { strict: false });
     return entry.instance;
@@ -117,15 +119,6 @@ export class RealtimeWsAdapter extends WsAdapter {
   override async dispose(): Promise<void> {
     this.detachUpgrade?.();
     await super.dispose();
-  }
-}
-
-function queryOf(url: string): URLSearchParams {
-  const at = url.indexOf('?');
-  try {
-    return new URLSearchParams(at < 0 ? '' : url.slice(at + 1));
-  } catch {
-    return new URLSearchParams();
   }
 }
 
@@ -140,12 +133,4 @@ function refuseUpgrade(socket: Duplex, { status, message, headers = {} }: Upgrad
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value.replace(/[\r\n]/g, ' ')}`),
   ];
   socket.end(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`), body]));
-}
-
-function chosenProtocol(request: IncomingMessage): string | undefined {
-  try {
-    return upgradeContextOf(request).protocol;
-  } catch {
-    return undefined;
-  }
 }

@@ -26,7 +26,7 @@ export type UpgradeDecision = ({ accept: true } & UpgradeAcceptance) | ({ accept
 /**
  * Decides an upgrade before any socket exists: a dialect authenticates it (headers, subprotocols, query),
  * checks what it names exists, and accepts with an identity or refuses with a status. A guard that throws
- * refuses with 503. Declared on the gateway: `@WebSocketGateway({ path, upgradeGuard: SomeGuard })`,
+ * refuses with 503 (quietly when it threw an UnavailableError: the database is away). Declared on the gateway: `@WebSocketGateway({ path, upgradeGuard: SomeGuard })`,
  * where SomeGuard is a provider of the gateway's module.
  */
 export interface UpgradeGuard {
@@ -41,6 +41,11 @@ const contexts = new WeakMap<IncomingMessage, UpgradeContext>();
 /** @internal The adapter records each accepted upgrade's context on its request. */
 export function recordUpgrade(request: IncomingMessage, context: UpgradeContext): void {
   contexts.set(request, context);
+}
+
+/** @internal The context recorded for `request`, if the adapter accepted it. */
+export function findUpgradeContext(request: IncomingMessage): UpgradeContext | undefined {
+  return contexts.get(request);
 }
 
 /** The context of a connection's upgrade request (its path params, query and identity). */
