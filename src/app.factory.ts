@@ -20,7 +20,6 @@ export async function startTideline(env: Record<string, string | undefined> = pr
   });
   const config = app.get(ConfigService);
   const maxMessageBytes = config.get<number>('MAX_MESSAGE_BYTES')!;
-  app.useBodyParser('json', { limit: maxMessageBytes, strict: false });
   app.enableCors();
   app.enableShutdownHooks();
   app.useWebSocketAdapter(new RealtimeWsAdapter(app, { maxPayload: maxMessageBytes }));

@@ -3,6 +3,7 @@ import { TidelineConfigModule } from './core/config/config.module.js';
 import { DatabaseModule } from './core/database/database.module.js';
 import { EventStoreModule } from './core/event-store/event-store.module.js';
 import { HealthModule } from './core/health/health.module.js';
+import { HttpEdgeModule } from './core/http/http-edge.module.js';
 import { ProjectionsModule } from './core/projections/projections.module.js';
 import { RoomsDialectModule } from './dialects/rooms/rooms-dialect.module.js';
 
@@ -12,7 +13,7 @@ export class AppModule {
   static forEnvironment(env: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [TidelineConfigModule.forEnvironment(env), DatabaseModule, EventStoreModule, ProjectionsModule, HealthModule, RoomsDialectModule],
+      imports: [TidelineConfigModule.forEnvironment(env), DatabaseModule, EventStoreModule, ProjectionsModule, HealthModule, HttpEdgeModule, RoomsDialectModule],
     };
   }
 }

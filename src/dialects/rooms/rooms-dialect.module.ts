@@ -1,8 +1,8 @@
-import { Module } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { Inject, Module, type OnModuleInit } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
 import { RoomsModule } from '../../contexts/rooms/rooms.module.js';
-import { DriftErrorFilter } from './drift-error.filter.js';
+import { EdgeErrors } from '../../core/http/edge-errors.js';
+import { driftEdgeErrors } from './drift-error.filter.js';
 import { RoomSession } from './room-session.js';
 import { RoomUpgradeGuard } from './room-upgrade.guard.js';
 import { RoomsController } from './rooms.controller.js';
@@ -12,6 +12,12 @@ import { RoomsGateway } from './rooms.gateway.js';
 @Module({
   imports: [CqrsModule, RoomsModule],
   controllers: [RoomsController],
-  providers: [RoomSession, RoomUpgradeGuard, RoomsGateway, { provide: APP_FILTER, useClass: DriftErrorFilter }],
+  providers: [RoomSession, RoomUpgradeGuard, RoomsGateway],
 })
-export class RoomsDialectModule {}
+export class RoomsDialectModule implements OnModuleInit {
+  constructor(@Inject(EdgeErrors) private readonly edges: EdgeErrors) {}
+
+  onModuleInit(): void {
+    this.edges.claim(driftEdgeErrors);
+  }
+}

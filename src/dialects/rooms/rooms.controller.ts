@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBody, ApiNotFoundResponse, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { CreateRoomCommand, RoomExistsQuery } from '../../contexts/rooms/application/commands.js';
+import { DecodeJsonBody } from '../../core/http/decode-json-body.interceptor.js';
+import { DriftErrorFilter } from './drift-error.filter.js';
 import { encodeFrame, parseClientMessage, ProtocolError } from './drift-protocol.js';
 import { RoomSession } from './room-session.js';
 import { roomUrls, type RoomUrls } from './room-urls.js';
@@ -12,6 +14,8 @@ import { RoomDto, RoomMessageDto, RoomReplyDto } from './rooms.dto.js';
 
 @ApiTags('rooms (DriftDB)')
 @Controller()
+@UseFilters(DriftErrorFilter)
+@UseInterceptors(DecodeJsonBody)
 export class RoomsController {
   constructor(
     @Inject(CommandBus) private readonly commands: CommandBus,
