@@ -67,6 +67,18 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(0)
   SNAPSHOT_EVERY = 1000;
 
+  /** Most records one insert (a socket or HTTP insert, or `insert into`) may carry. */
+  @Transform(toInt) @IsInt() @Min(1)
+  MAX_INSERT_RECORDS = 10_000;
+
+  /** Most characters of one statement of a query language (JET, SQL). */
+  @Transform(toInt) @IsInt() @Min(64)
+  MAX_STATEMENT_CHARS = 64 * 1024;
+
+  /** Most live queries and subscriptions one connection may hold. */
+  @Transform(toInt) @IsInt() @Min(1)
+  MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
+
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: LogLevel = 'log';
 }

@@ -1,0 +1,142 @@
+import type { Decider } from '../../../core/actors/decider.js';
+import { DomainError } from '../../../core/errors/domain-errors.js';
+import type { Event } from '../../../core/event-store/event.js';
+
+/** The one stream that names every record stream, lookup and flow of the streams context. */
+export const CATALOG_STREAM = 'streams-catalog';
+
+/** Names of streams, lookups and flows: a letter or underscore, then letters, digits, underscores. */
+export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+
+export type StreamEntry = { generation: number; createdAt: string };
+export type LookupEntry = { value: unknown; definedAt: string };
+export type FlowEntry = { query: string; source: string; generation: number; createdAt: string; ttlMs?: number };
+
+export type CatalogState = {
+  streams: Record<string, StreamEntry>;
+  lookups: Record<string, LookupEntry>;
+  flows: Record<string, FlowEntry>;
+  /** Each stream (re)created gets a new generation, so a replaced stream starts empty at offset 1. */
+  generations: number;
+};
+
+export type CreateMode = 'create' | 'replace' | 'if_not_exists';
+
+export type CatalogCommand =
+  | { kind: 'create_stream'; name: string; mode: CreateMode; at: string }
+  | { kind: 'delete_stream'; name: string }
+  | { kind: 'define_lookup'; name: string; value: unknown; replace: boolean; at: string }
+  | { kind: 'delete_lookup'; name: string }
+  | { kind: 'create_flow'; name: string; query: string; source: string; replace: boolean; ttlMs?: number; at: string }
+  | { kind: 'delete_flow'; name: string };
+
+export type CatalogEvent =
+  | Event<'StreamCreated', { name: string; generation: number; createdAt: string; replaced: boolean }>
+  | Event<'StreamDeleted', { name: string; generation: number }>
+  | Event<'LookupDefined', { name: string; value: unknown; definedAt: string; replaced: boolean }>
+  | Event<'LookupDeleted', { name: string }>
+  | Event<'FlowCreated', { name: string; query: string; source: string; generation: number; createdAt: string; ttlMs?: number; replaced: boolean }>
+  | Event<'FlowDeleted', { name: string; generation: number }>;
+
+export class StreamNotFoundError extends DomainError {
+  constructor(name: string) {
+    super(`Stream '${name}' does not exist`, 'STREAM_NOT_FOUND');
+  }
+}
+
+function requireName(what: string, name: string): void {
+  if (!NAME_PATTERN.test(name)) {
+    throw new DomainError(`Invalid ${what} name '${name}'. Names must start with a letter or underscore and contain only letters, numbers, and underscores.`, 'INVALID_NAME');
+  }
+}
+
+export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent> = {
+  initialState: () => ({ streams: {}, lookups: {}, flows: {}, generations: 0 }),
+
+  decide(command, state) {
+    switch (command.kind) {
+      case 'create_stream': {
+        requireName('stream', command.name);
+        const exists = Object.hasOwn(state.streams, command.name);
+        if (exists && command.mode === 'if_not_exists') return [];
+        if (exists && command.mode === 'create') {
+          throw new DomainError(`Stream '${command.name}' already exists. Use 'create or replace stream ${command.name}' to replace it.`, 'STREAM_EXISTS');
+        }
+        const created: CatalogEvent = {
+          type: 'StreamCreated',
+          data: { name: command.name, generation: state.generations + 1, createdAt: command.at, replaced: exists },
+        };
+        return exists ? [{ type: 'StreamDeleted', data: { name: command.name, generation: state.streams[command.name].generation } }, created] : [created];
+      }
+      case 'delete_stream': {
+        requireName('stream', command.name);
+        const entry = state.streams[command.name];
+        if (!Object.hasOwn(state.streams, command.name)) throw new StreamNotFoundError(command.name);
+        return [{ type: 'StreamDeleted', data: { name: command.name, generation: entry.generation } }];
+      }
+      case 'define_lookup': {
+        requireName('lookup', command.name);
+        const exists = Object.hasOwn(state.lookups, command.name);
+        if (exists && !command.replace) {
+          throw new DomainError(`Lookup '${command.name}' already exists. Use 'create or replace lookup ${command.name} = <value>' to replace it.`, 'LOOKUP_EXISTS');
+        }
+        return [{ type: 'LookupDefined', data: { name: command.name, value: command.value, definedAt: command.at, replaced: exists } }];
+      }
+      case 'delete_lookup':
+        if (!Object.hasOwn(state.lookups, command.name)) throw new DomainError(`Lookup '${command.name}' does not exist`, 'LOOKUP_NOT_FOUND');
+        return [{ type: 'LookupDeleted', data: { name: command.name } }];
+      case 'create_flow': {
+        requireName('flow', command.name);
+        const existing = Object.hasOwn(state.flows, command.name) ? state.flows[command.name] : undefined;
+        if (existing && !command.replace) {
+          throw new DomainError(`Flow '${command.name}' already exists. Use 'create or replace flow ${command.name}' to replace it.`, 'FLOW_EXISTS');
+        }
+        if (!Object.hasOwn(state.streams, command.source)) throw new StreamNotFoundError(command.source);
+        const created: CatalogEvent = {
+          type: 'FlowCreated',
+          data: { name: command.name, query: command.query, source: command.source, generation: state.generations + 1, createdAt: command.at, ttlMs: command.ttlMs, replaced: !!existing },
+        };
+        return existing ? [{ type: 'FlowDeleted', data: { name: command.name, generation: existing.generation } }, created] : [created];
+      }
+      case 'delete_flow': {
+        const existing = Object.hasOwn(state.flows, command.name) ? state.flows[command.name] : undefined;
+        if (!existing) throw new DomainError(`Flow '${command.name}' does not exist`, 'FLOW_NOT_FOUND');
+        return [{ type: 'FlowDeleted', data: { name: command.name, generation: existing.generation } }];
+      }
+    }
+  },
+
+  evolve(state, event) {
+    switch (event.type) {
+      case 'StreamCreated': {
+        const { name, generation, createdAt } = event.data;
+        return { ...state, generations: Math.max(state.generations, generation), streams: { ...state.streams, [name]: { generation, createdAt } } };
+      }
+      case 'StreamDeleted': {
+        const { [event.data.name]: _gone, ...streams } = state.streams;
+        return { ...state, streams };
+      }
+      case 'LookupDefined':
+        return { ...state, lookups: { ...state.lookups, [event.data.name]: { value: event.data.value, definedAt: event.data.definedAt } } };
+      case 'LookupDeleted': {
+        const { [event.data.name]: _gone, ...lookups } = state.lookups;
+        return { ...state, lookups };
+      }
+      case 'FlowCreated': {
+        const { name, query, source, generation, createdAt, ttlMs } = event.data;
+        return { ...state, generations: Math.max(state.generations, generation), flows: { ...state.flows, [name]: { query, source, generation, createdAt, ttlMs } } };
+      }
+      case 'FlowDeleted': {
+        const { [event.data.name]: _gone, ...flows } = state.flows;
+        return { ...state, flows };
+      }
+      default:
+        return state;
+    }
+  },
+};
+
+/** The log stream holding one generation of a named record stream; offsets are its positions. */
+export function recordStreamId(name: string, generation: number): string {
+  return `stream-records:${name}:${generation}`;
+}
