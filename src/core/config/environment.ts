@@ -79,6 +79,49 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
 
+  /** SQL dialect: most rows one answer may hold (past it, a clear error). */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_RESULT_ROWS = 10_000;
+
+  /** SQL dialect: PostgreSQL statement_timeout of each compiled statement. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_STATEMENT_TIMEOUT_MS = 10_000;
+
+  /** SQL dialect: most rows one statement (a bulk insert, an UPDATE) may write. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_WRITE_ROWS = 100_000;
+
+  /** SQL dialect: a transaction open longer than this is rolled back. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_TRANSACTION_TIMEOUT_MS = 60_000;
+
+  /** SQL dialect: most transactions open at once on this server (one per socket). */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_TRANSACTIONS = 1000;
+
+  /** SQL dialect: largest statement text, in bytes. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_STATEMENT_BYTES = 256 * 1024;
+
+  /** SQL dialect: most parameters (or parameter sets) in one request. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_PARAMETERS = 10_000;
+
+  /** SQL dialect: largest HTTP body on /sql (unset: MAX_MESSAGE_BYTES). */
+  @IsOptional() @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_BODY_BYTES?: number;
+
+  /** SQL dialect: frames one socket may have read and not yet answered. */
+  @Transform(toInt) @IsInt() @Min(1)
+  SQL_MAX_PENDING_FRAMES = 100;
+
+  /** SQL dialect: Basic auth on /sql when both are set. */
+  @IsOptional() @IsString()
+  SQL_USERNAME?: string;
+
+  @IsOptional() @IsString()
+  SQL_PASSWORD?: string;
+
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: LogLevel = 'log';
 }
