@@ -204,6 +204,8 @@ describe('JET dialect (JSONJet): HTTP and /ws over durable streams', () => {
   it('runs an anonymous pipeline sent by execute as a live query streamed to that socket until unsubscribed', async () => {
     const started = await client.request({ type: 'execute', query: 'sensor_data | where temperature > 30 | select {id, hot: true}', requestId: 'lq' });
     expect(started).toMatchObject({ type: 'execute_response', success: true, result: { type: 'query', subscriptionId: expect.any(Number) } });
+    expect(await client.request({ type: 'execute', query: 'create lookup limits = {hot: 45}', requestId: 'lk' })).toMatchObject({ success: true, result: { type: 'lookup', lookupName: 'limits' } });
+    const hotter = await client.request({ type: 'execute', query: 'sensor_data | where temperature > limits.hot', requestId: 'lh' });
     const windowed = await client.request({ type: 'execute', query: 'sensor_data | summarize {n: count(), total: sum(temperature)} over w = count_window(2)', requestId: 'lw' });
     await client.request({ type: 'insert', target: 'sensor_data', data: [{ id: 6, temperature: 50 }, { id: 7, temperature: 5 }, { id: 8, temperature: 33 }], requestId: 'i3' });
     const hot = await client.waitForData(started.result.subscriptionId, 2);
@@ -211,12 +213,13 @@ describe('JET dialect (JSONJet): HTTP and /ws over durable streams', () => {
       [{ id: 6, hot: true }, 'lq'],
       [{ id: 8, hot: true }, 'lq'],
     ]);
+    expect((await client.waitForData(hotter.result.subscriptionId, 1)).map((m) => m.data.id)).toEqual([6]);
     const windows = await client.waitForData(windowed.result.subscriptionId, 1);
     expect(windows[0].data).toMatchObject({ n: 2, total: 55 });
     const flushed = await client.request({ type: 'execute', query: 'flush sensor_data', requestId: 'fl' });
     expect(flushed.success).toBe(true);
     expect((await client.waitForData(windowed.result.subscriptionId, 2))[1].data).toMatchObject({ n: 1, total: 33 });
-    expect(((await (await fetch(`${server.url}/api/status`)).json()) as Message).activeQueries).toBe(2);
+    expect(((await (await fetch(`${server.url}/api/status`)).json()) as Message).activeQueries).toBe(3);
     await client.request({ type: 'unsubscribe', requestId: 'lq-off' });
     expect(((await (await fetch(`${server.url}/api/status`)).json()) as Message).activeQueries).toBe(0);
   });
