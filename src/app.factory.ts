@@ -20,7 +20,8 @@ export async function startTideline(env: Record<string, string | undefined> = pr
   });
   const config = app.get(ConfigService);
   const maxMessageBytes = config.get<number>('MAX_MESSAGE_BYTES')!;
-  app.enableCors();
+  // A dialect that answers OPTIONS itself (Endb's /sql: 204 with Allow) gets the request after the CORS headers.
+  app.enableCors((request, done) => done(null, { origin: '*', preflightContinue: /^\/sql\/?(\?|$)/.test(request.url ?? '') }));
   app.enableShutdownHooks();
   app.useWebSocketAdapter(new RealtimeWsAdapter(app, { maxPayload: maxMessageBytes }));
   const document = SwaggerModule.createDocument(
