@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startTideline, type RunningTideline } from '../../src/app.factory.js';
+import { createScratchDatabase, dropScratchDatabase, withDatabase } from './databases.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -69,4 +70,46 @@ export async function spawnServer(env: Env, { port = '0', timeoutMs = 30_000 } =
     await exited;
   };
   return { url, port: Number(new URL(url).port), child, output: () => output, stop, kill9 };
+}
+
+/**
+ * In a describe block: one database for every server a test starts (a scratch PostgreSQL database when
+ * DATABASE_URL is set, else a PGlite folder), and every server still running closed afterwards.
+ */
+export function useServersOnOneDatabase(prefix: string, extraEnv: Env = {}) {
+  const fx = { servers: [] as RunningTideline[] } as {
+    env: Record<string, string>;
+    servers: RunningTideline[];
+    start(): Promise<RunningTideline>;
+    stop(server: RunningTideline): Promise<void>;
+  };
+  let remove = () => {};
+  let cleanup = async () => {};
+  fx.start = async () => {
+    const server = await startInProcess({ ...fx.env, ...extraEnv });
+    fx.servers.push(server);
+    return server;
+  };
+  fx.stop = async (server) => {
+    fx.servers.splice(fx.servers.indexOf(server), 1);
+    await server.close();
+  };
+  beforeAll(async () => {
+    const url = process.env.DATABASE_URL;
+    if (url) {
+      const name = await createScratchDatabase(url);
+      cleanup = () => dropScratchDatabase(url, name);
+      fx.env = { DATABASE_URL: withDatabase(url, name) };
+    } else {
+      const dir = tempDataDir(prefix);
+      remove = dir.remove;
+      fx.env = { DATA_DIR: dir.dir };
+    }
+  });
+  afterAll(async () => {
+    for (const server of fx.servers.splice(0)) await server.close().catch(() => undefined);
+    await cleanup();
+    remove();
+  });
+  return fx;
 }

@@ -4,7 +4,11 @@ import { CqrsModule } from '@nestjs/cqrs';
 import { DEFAULT_ACTOR_OPTIONS } from '../../core/actors/actor-system.js';
 import { EventStore } from '../../core/event-store/event-store.js';
 import { SnapshotStore } from '../../core/event-store/snapshot-store.js';
+import { Database } from '../../core/database/database.js';
+import { DatabaseModule } from '../../core/database/database.module.js';
 import { EventFeed } from '../../core/projections/event-feed.js';
+import { ProjectionRuntime } from '../../core/projections/projection-runtime.js';
+import { DEFAULT_LIMITS, type QueryLimits } from '../../core/query/index.js';
 import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { catalogDecider } from './domain/catalog.js';
 import { recordStreamDecider } from './domain/record-stream.js';
@@ -27,6 +31,28 @@ import {
 } from './application/handlers.js';
 import { LiveQueries } from './application/live-queries.js';
 import { RecordActors, StreamRecords } from './application/stream-records.js';
+import { CreateFlowHandler, DeleteFlowHandler, FLOW_SETTINGS, ListFlowsHandler, type FlowSettings } from './flows/flow-handlers.js';
+import { FlowManager } from './flows/flow-manager.js';
+import { CreateStreamFlows1766100000000 } from './flows/migrations/1766100000000-create-stream-flows.js';
+
+/** Flows the catalog may hold at once unless MAX_FLOWS says otherwise. */
+const DEFAULT_MAX_FLOWS = 100;
+
+/** An integer setting of the validated environment (src/core/config/environment.ts), or its default. */
+function intSetting(config: ConfigService, key: string, fallback: number): number {
+  const value = Number(config.get(key) ?? fallback);
+  return Number.isSafeInteger(value) && value >= 0 ? value : fallback;
+}
+
+/** Engine bounds of flows: FLOW_MAX_GROUPS, FLOW_MAX_WINDOW_ITEMS, FLOW_MAX_OPEN_WINDOWS, FLOW_MAX_DISTINCT. */
+function flowLimits(config: ConfigService): Partial<QueryLimits> {
+  return {
+    maxGroups: intSetting(config, 'FLOW_MAX_GROUPS', DEFAULT_LIMITS.maxGroups),
+    maxWindowItems: intSetting(config, 'FLOW_MAX_WINDOW_ITEMS', DEFAULT_LIMITS.maxWindowItems),
+    maxOpenWindows: intSetting(config, 'FLOW_MAX_OPEN_WINDOWS', DEFAULT_LIMITS.maxOpenWindows),
+    maxDistinct: intSetting(config, 'FLOW_MAX_DISTINCT', DEFAULT_LIMITS.maxDistinct),
+  };
+}
 
 /** A record stream's actor reloads from a snapshot of its position, never by reading all its records. */
 const RECORD_SNAPSHOT_EVERY = 500;
@@ -37,13 +63,16 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
     @Inject(CatalogView) private readonly catalog: CatalogView,
     @Inject(CatalogActors) private readonly catalogActors: CatalogActors,
     @Inject(RecordActors) private readonly recordActors: RecordActors,
+    @Inject(FlowManager) private readonly flows: FlowManager,
   ) {}
 
-  onModuleInit(): Promise<void> {
-    return this.catalog.start();
+  async onModuleInit(): Promise<void> {
+    await this.catalog.start();
+    await this.flows.start();
   }
 
-  onModuleDestroy(): void {
+  async onModuleDestroy(): Promise<void> {
+    await this.flows.stop();
     this.catalog.stop();
     this.catalogActors.stop();
     this.recordActors.stop();
@@ -52,7 +81,7 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
 
 /** The streams bounded context: named, durable record streams (offsets are stream positions), lookups, flows. */
 @Module({
-  imports: [CqrsModule],
+  imports: [CqrsModule, DatabaseModule.forFeature({ migrations: [CreateStreamFlows1766100000000] })],
   providers: [
     {
       provide: CatalogActors,
@@ -77,7 +106,17 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
       useFactory: (catalog: CatalogView, actors: RecordActors, store: EventStore, subs: StreamSubscriptions) => new StreamRecords(catalog, actors, store, subs),
     },
     { provide: LiveQueries, inject: [CatalogView, StreamRecords], useFactory: (catalog: CatalogView, records: StreamRecords) => new LiveQueries(catalog, records) },
+    { provide: FLOW_SETTINGS, inject: [ConfigService], useFactory: (config: ConfigService): FlowSettings => ({ maxFlows: intSetting(config, 'MAX_FLOWS', DEFAULT_MAX_FLOWS) }) },
+    {
+      provide: FlowManager,
+      inject: [Database, EventStore, EventFeed, ProjectionRuntime, CatalogView, CatalogActors, ConfigService],
+      useFactory: (db: Database, store: EventStore, feed: EventFeed, projections: ProjectionRuntime, catalog: CatalogView, actors: CatalogActors, config: ConfigService) =>
+        new FlowManager(db, store, feed, projections, catalog, actors, { limits: flowLimits(config), sweepMs: 1000 }),
+    },
     StreamsLifecycle,
+    CreateFlowHandler,
+    DeleteFlowHandler,
+    ListFlowsHandler,
     CountLiveQueriesHandler,
     FlushStreamHandler,
     StartLiveQueryHandler,

@@ -79,6 +79,26 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   MAX_SUBSCRIPTIONS_PER_CONNECTION = 256;
 
+  /** Most flows (durable pipelines) the streams catalog holds at once. */
+  @Transform(toInt) @IsInt() @Min(0)
+  MAX_FLOWS = 100;
+
+  /** Groups one flow's summarize may hold (per open window); past it the flow is paused with an error in `_log`. */
+  @Transform(toInt) @IsInt() @Min(1)
+  FLOW_MAX_GROUPS = 10_000;
+
+  /** Records one flow's sliding window may hold. */
+  @Transform(toInt) @IsInt() @Min(1)
+  FLOW_MAX_WINDOW_ITEMS = 100_000;
+
+  /** Windows one flow may have open at once. */
+  @Transform(toInt) @IsInt() @Min(1)
+  FLOW_MAX_OPEN_WINDOWS = 1000;
+
+  /** Values one count_distinct of a flow may keep. */
+  @Transform(toInt) @IsInt() @Min(1)
+  FLOW_MAX_DISTINCT = 100_000;
+
   /** SQL dialect: most rows one answer may hold (past it, a clear error). */
   @Transform(toInt) @IsInt() @Min(1)
   SQL_MAX_RESULT_ROWS = 10_000;

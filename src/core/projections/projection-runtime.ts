@@ -48,6 +48,17 @@ export class ProjectionRuntime {
     if (this.started) void runner.start();
   }
 
+  /**
+   * Stops an async projector registered earlier and forgets it (its checkpoint row stays): what was
+   * registered at run time (e.g. one projector per user-defined flow) can go away at run time too.
+   */
+  async unregister(name: string): Promise<void> {
+    const runner = this.runners.get(name);
+    if (!runner) return;
+    this.runners.delete(name);
+    await runner.stop();
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;

@@ -2,7 +2,10 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import {
+  CreateFlowCommand,
   CreateStreamCommand,
+  DeleteFlowCommand,
+  ListFlowsQuery,
   DefineLookupCommand,
   DeleteLookupCommand,
   DeleteStreamCommand,
@@ -147,9 +150,16 @@ export class JetExecutor {
         const { subscriptionId } = await socket.startLiveQuery(statement.pipeline, statement.text);
         return { success: true, type: 'query', message: `Live query started on stream '${statement.pipeline.source}' (subscription ${subscriptionId})`, subscriptionId, streamName: statement.pipeline.source };
       }
-      case 'create_flow':
+      case 'create_flow': {
+        const { name, pipeline, query, ttlMs } = statement;
+        const { created, sourceName } = await this.commands.execute(new CreateFlowCommand(name, pipeline, query, MODES[statement.mode], ttlMs));
+        const ttlSeconds = ttlMs === undefined ? null : ttlMs / 1000;
+        if (!created) return { success: true, type: 'flow', message: `Flow '${name}' already exists`, flowName: name, ttlSeconds, sourceName };
+        return { success: true, type: 'flow', message: `Flow '${name}' created`, flowName: name, ttlSeconds, sourceName };
+      }
       case 'delete_flow':
-        throw new JetStatementError({ code: 'NOT_SUPPORTED', message: 'Flows are not available on this server yet' });
+        await this.commands.execute(new DeleteFlowCommand(statement.name));
+        return { success: true, type: 'command', message: `Flow '${statement.name}' deleted successfully`, result: { flowName: statement.name } };
     }
   }
 
@@ -163,8 +173,11 @@ export class JetExecutor {
         const subscriptions = await this.queries.execute(new ListSubscriptionsQuery());
         return { success: true, type: 'command', message: listing('active subscription(s)', subscriptions.map((s) => `${s.streamName}: ${s.subscribers} subscriber(s)`)), result: { subscriptions } };
       }
-      case 'flows':
-        return { success: true, type: 'command', message: listing('active flow(s)', []), result: { flows: [] } };
+      case 'flows': {
+        const flows = await this.queries.execute(new ListFlowsQuery());
+        const lines = flows.map((f) => `${f.flowName}: ${f.sourceName} -> ${f.sinks.join(', ')}${f.ttlSeconds !== undefined ? ` (TTL: ${f.ttlSeconds}s)` : ''}${f.status === 'paused' ? ' [paused]' : ''}`);
+        return { success: true, type: 'command', message: listing('active flow(s)', lines), result: { flows } };
+      }
       default: {
         const streams = await this.queries.execute(new ListStreamsQuery());
         return { success: true, type: 'command', message: listing('stream(s)', streams), result: { streams } };

@@ -1,35 +1,10 @@
 import type { RunningTideline } from '../../app.factory.js';
 import { backends } from '../../../test/support/databases.js';
 import { JetSocket, type Message } from '../../../test/support/jet-client.js';
-import { startInProcess, tempDataDir } from '../../../test/support/tideline.js';
+import { useServersOnOneDatabase } from '../../../test/support/tideline.js';
 
 const backend = backends().at(-1)!;
 
-/** A database target (a scratch PostgreSQL database when DATABASE_URL is set, else a PGlite folder) and servers on it. */
-function useDatabase() {
-  const fx = {} as { env: Record<string, string>; servers: RunningTideline[]; start(): Promise<RunningTideline> };
-  let remove = () => {};
-  fx.servers = [];
-  fx.start = async () => {
-    const server = await startInProcess(fx.env);
-    fx.servers.push(server);
-    return server;
-  };
-  beforeAll(async () => {
-    if (backend.name === 'postgres') fx.env = { DATABASE_URL: ((await backend.target()) as { url: string }).url };
-    else {
-      const dir = tempDataDir('tideline-jet-');
-      remove = dir.remove;
-      fx.env = { DATA_DIR: dir.dir };
-    }
-  });
-  afterAll(async () => {
-    for (const server of fx.servers) await server.close().catch(() => undefined);
-    await backend.cleanup();
-    remove();
-  });
-  return fx;
-}
 
 const wsUrl = (server: RunningTideline) => `${server.url.replace(/^http/, 'ws')}/ws`;
 
@@ -39,7 +14,7 @@ async function post(server: RunningTideline, path: string, body: unknown): Promi
 }
 
 describe('JET dialect (JSONJet): HTTP and /ws over durable streams', () => {
-  const db = useDatabase();
+  const db = useServersOnOneDatabase('tideline-jet-');
   let server: RunningTideline;
   let client: JetSocket;
   beforeAll(async () => {
@@ -163,8 +138,7 @@ describe('JET dialect (JSONJet): HTTP and /ws over durable streams', () => {
     const seen = await before.waitForData(sub.subscriptions[0].subscriptionId, 8);
     expect(seen.map((m) => m.offset)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     before.close();
-    await server.close();
-    db.servers.splice(db.servers.indexOf(server), 1);
+    await db.stop(server);
     client.close();
     server = await db.start();
     client = await JetSocket.open(wsUrl(server));

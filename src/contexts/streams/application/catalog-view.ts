@@ -17,6 +17,7 @@ export class CatalogView {
   private version = 0;
   private subscription?: StreamSubscription;
   private refreshing?: Promise<void>;
+  private readonly listeners = new Set<(state: CatalogState) => void>();
 
   constructor(
     private readonly store: EventStore,
@@ -34,6 +35,12 @@ export class CatalogView {
 
   get current(): CatalogState {
     return this.state;
+  }
+
+  /** Calls `listener` with the new state after each catalog event this process folds in; returns an unsubscribe. */
+  onChange(listener: (state: CatalogState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
   }
 
   /** The stream's entry; if this process does not know it, after reading the catalog's newest events. */
@@ -59,5 +66,12 @@ export class CatalogView {
     if ('transient' in event || event.streamPosition <= this.version) return;
     this.state = catalogDecider.evolve(this.state, event as unknown as CatalogEvent);
     this.version = event.streamPosition;
+    for (const listener of this.listeners) {
+      try {
+        listener(this.state);
+      } catch {
+        // a listener's failure is its own; the view stays current
+      }
+    }
   }
 }

@@ -132,3 +132,40 @@ export class StartLiveQueryQuery extends Query<LiveQueryHandle> {
 
 /** How many live queries this process runs. */
 export class CountLiveQueriesQuery extends Query<number> {}
+
+/**
+ * Defines a durable flow: `plan` runs over its source stream's records inserted from now on, its
+ * `insert_into` records written exactly once, by one process at a time, until deleted or its ttl passes.
+ */
+export class CreateFlowCommand extends Command<{ name: string; created: boolean; replaced: boolean; sourceName: string }> {
+  constructor(
+    readonly name: string,
+    readonly plan: import('../../../core/query/index.js').PipelinePlan,
+    readonly query: string,
+    readonly mode: CreateMode = 'create',
+    readonly ttlMs?: number,
+  ) {
+    super();
+  }
+}
+
+export class DeleteFlowCommand extends Command<{ name: string }> {
+  constructor(readonly name: string) {
+    super();
+  }
+}
+
+export type FlowInfo = {
+  flowName: string;
+  sourceName: string;
+  query: string;
+  sinks: string[];
+  createdAt: string;
+  ttlSeconds?: number;
+  expiresAt?: string;
+  /** `paused`: a bound was reached (see `_log`); the flow reads on but writes nothing until replaced. */
+  status: 'active' | 'paused';
+  error?: string;
+};
+
+export class ListFlowsQuery extends Query<FlowInfo[]> {}

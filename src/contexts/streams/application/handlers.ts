@@ -25,6 +25,7 @@ import {
   type StreamInfo,
   type SubscriptionInfo,
 } from './commands.js';
+import { FlowManager } from '../flows/flow-manager.js';
 import { LiveQueries } from './live-queries.js';
 import { StreamRecords } from './stream-records.js';
 
@@ -187,11 +188,13 @@ export class FlushStreamHandler implements ICommandHandler<FlushStreamCommand> {
   constructor(
     @Inject(CatalogView) private readonly view: CatalogView,
     @Inject(LiveQueries) private readonly live: LiveQueries,
+    @Inject(FlowManager) private readonly flows: FlowManager,
   ) {}
 
   async execute({ name }: FlushStreamCommand) {
     if (!(await this.view.stream(name))) throw new StreamNotFoundError(name);
-    return { streamName: name, flushed: this.live.flush(name) };
+    const flows = await this.flows.flush(name);
+    return { streamName: name, flushed: this.live.flush(name) + flows };
   }
 }
 

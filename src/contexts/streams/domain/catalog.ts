@@ -1,6 +1,7 @@
 import type { Decider } from '../../../core/actors/decider.js';
 import { DomainError } from '../../../core/errors/domain-errors.js';
-import type { Event } from '../../../core/event-store/event.js';
+import type { Event, LogCheckpoint } from '../../../core/event-store/event.js';
+import { sinksOf, type PipelinePlan } from '../../../core/query/index.js';
 
 /** The one stream that names every record stream, lookup and flow of the streams context. */
 export const CATALOG_STREAM = 'streams-catalog';
@@ -10,7 +11,21 @@ export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 export type StreamEntry = { generation: number; createdAt: string };
 export type LookupEntry = { value: unknown; definedAt: string };
-export type FlowEntry = { query: string; source: string; generation: number; createdAt: string; ttlMs?: number };
+export type FlowEntry = {
+  query: string;
+  source: string;
+  generation: number;
+  createdAt: string;
+  ttlMs?: number;
+  /** The compiled pipeline (absent on flows defined before plans were recorded: those do not run). */
+  plan?: PipelinePlan;
+  /** The generation of the source stream the flow reads, and the source offset it starts after. */
+  sourceGeneration?: number;
+  startAfter?: number;
+  /** Where the log stood before `startAfter` was read: the flow's projector need not read what is older. */
+  logFrom?: LogCheckpoint;
+};
+
 
 export type CatalogState = {
   streams: Record<string, StreamEntry>;
@@ -27,15 +42,49 @@ export type CatalogCommand =
   | { kind: 'delete_stream'; name: string }
   | { kind: 'define_lookup'; name: string; value: unknown; replace: boolean; at: string }
   | { kind: 'delete_lookup'; name: string }
-  | { kind: 'create_flow'; name: string; query: string; source: string; replace: boolean; ttlMs?: number; at: string }
-  | { kind: 'delete_flow'; name: string };
+  | {
+      kind: 'create_flow';
+      name: string;
+      query: string;
+      source: string;
+      replace: boolean;
+      ttlMs?: number;
+      at: string;
+      /** The pipeline; its `insert_into` targets must exist too. */
+      plan?: PipelinePlan;
+      /** An existing flow of this name is kept, and nothing is written. */
+      ifNotExists?: boolean;
+      /** The source's generation and last offset as the caller read them: the flow starts after that offset. */
+      sourceGeneration?: number;
+      startAfter?: number;
+      logFrom?: LogCheckpoint;
+      /** Most flows the catalog may hold. */
+      maxFlows?: number;
+    }
+  /** With `generation`, only that generation of the flow is deleted (a ttl that fires after a replace deletes nothing). */
+  | { kind: 'delete_flow'; name: string; generation?: number };
 
 export type CatalogEvent =
   | Event<'StreamCreated', { name: string; generation: number; createdAt: string; replaced: boolean }>
   | Event<'StreamDeleted', { name: string; generation: number }>
   | Event<'LookupDefined', { name: string; value: unknown; definedAt: string; replaced: boolean }>
   | Event<'LookupDeleted', { name: string }>
-  | Event<'FlowCreated', { name: string; query: string; source: string; generation: number; createdAt: string; ttlMs?: number; replaced: boolean }>
+  | Event<
+      'FlowCreated',
+      {
+        name: string;
+        query: string;
+        source: string;
+        generation: number;
+        createdAt: string;
+        ttlMs?: number;
+        replaced: boolean;
+        plan?: PipelinePlan;
+        sourceGeneration?: number;
+        startAfter?: number;
+        logFrom?: LogCheckpoint;
+      }
+    >
   | Event<'FlowDeleted', { name: string; generation: number }>;
 
 export class StreamNotFoundError extends DomainError {
@@ -88,19 +137,37 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
       case 'create_flow': {
         requireName('flow', command.name);
         const existing = Object.hasOwn(state.flows, command.name) ? state.flows[command.name] : undefined;
+        if (existing && command.ifNotExists) return [];
         if (existing && !command.replace) {
           throw new DomainError(`Flow '${command.name}' already exists. Use 'create or replace flow ${command.name}' to replace it.`, 'FLOW_EXISTS');
         }
         if (!Object.hasOwn(state.streams, command.source)) throw new StreamNotFoundError(command.source);
+        if (command.plan) {
+          for (const target of sinksOf(command.plan)) if (!Object.hasOwn(state.streams, target)) throw new StreamNotFoundError(target);
+        }
+        if (!existing && command.maxFlows !== undefined && Object.keys(state.flows).length >= command.maxFlows) {
+          throw new DomainError(`Too many flows: at most ${command.maxFlows} may run at once`, 'TOO_MANY_FLOWS');
+        }
+        const sourceGeneration = state.streams[command.source].generation;
+        const data = { name: command.name, query: command.query, source: command.source, generation: state.generations + 1, createdAt: command.at, ttlMs: command.ttlMs, replaced: !!existing };
         const created: CatalogEvent = {
           type: 'FlowCreated',
-          data: { name: command.name, query: command.query, source: command.source, generation: state.generations + 1, createdAt: command.at, ttlMs: command.ttlMs, replaced: !!existing },
+          data: command.plan
+            ? {
+                ...data,
+                plan: command.plan,
+                sourceGeneration,
+                // An offset read from another generation of the source says nothing about this one.
+                ...(command.sourceGeneration === sourceGeneration ? { startAfter: command.startAfter ?? 0, logFrom: command.logFrom } : { startAfter: 0 }),
+              }
+            : data,
         };
         return existing ? [{ type: 'FlowDeleted', data: { name: command.name, generation: existing.generation } }, created] : [created];
       }
       case 'delete_flow': {
         const existing = Object.hasOwn(state.flows, command.name) ? state.flows[command.name] : undefined;
         if (!existing) throw new DomainError(`Flow '${command.name}' does not exist`, 'FLOW_NOT_FOUND');
+        if (command.generation !== undefined && command.generation !== existing.generation) return [];
         return [{ type: 'FlowDeleted', data: { name: command.name, generation: existing.generation } }];
       }
     }
@@ -123,8 +190,9 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
         return { ...state, lookups };
       }
       case 'FlowCreated': {
-        const { name, query, source, generation, createdAt, ttlMs } = event.data;
-        return { ...state, generations: Math.max(state.generations, generation), flows: { ...state.flows, [name]: { query, source, generation, createdAt, ttlMs } } };
+        const { name, query, source, generation, createdAt, ttlMs, plan, sourceGeneration, startAfter, logFrom } = event.data;
+        const entry: FlowEntry = { query, source, generation, createdAt, ttlMs, ...(plan ? { plan, sourceGeneration, startAfter, logFrom } : {}) };
+        return { ...state, generations: Math.max(state.generations, generation), flows: { ...state.flows, [name]: entry } };
       }
       case 'FlowDeleted': {
         const { [event.data.name]: _gone, ...flows } = state.flows;
