@@ -54,6 +54,10 @@ export class ProjectorRunner {
   private poll?: NodeJS.Timeout;
   private retry?: NodeJS.Timeout;
   private failure?: ProjectorFailure;
+  /** Reads of the log that failed in a row; until `readRetryAt` wake-ups wait instead of reading again. */
+  private readFailures = 0;
+  private readRetryAt = 0;
+  private readRetry?: NodeJS.Timeout;
   private readonly waiters = new Set<Waiter>();
   private rebuildRequests: (() => void)[] = [];
   private started?: Promise<void>;
@@ -90,6 +94,7 @@ export class ProjectorRunner {
     this.stopped = true;
     clearInterval(this.poll);
     clearTimeout(this.retry);
+    clearTimeout(this.readRetry);
     while (this.running) await new Promise((r) => setTimeout(r, 10));
     await this.lock?.release();
     this.owned = false;
@@ -97,6 +102,16 @@ export class ProjectorRunner {
 
   wake(): void {
     if (this.stopped || !this.owned) return;
+    const wait = this.readFailures > 0 ? this.readRetryAt - Date.now() : 0;
+    if (wait > 0) {
+      // The log could not be read just now: every commit and notification must not become a read (and a warning).
+      this.readRetry ??= setTimeout(() => {
+        this.readRetry = undefined;
+        this.wake();
+      }, wait);
+      this.readRetry.unref();
+      return;
+    }
     if (this.running) {
       this.again = true;
       return;
@@ -192,6 +207,7 @@ export class ProjectorRunner {
       if (this.rebuildRequests.length > 0) await this.reset();
       while (!this.stopped && this.owned) {
         const page = await this.store.readLog(this.cursor, { limit: this.options.batchSize });
+        this.readFailures = 0;
         const selected = page.events.filter((e) => selects(this.projector.selection, e));
         if (selected.length > 0) {
           if (!(await this.commit(selected, page.checkpoint))) return;
@@ -203,7 +219,11 @@ export class ProjectorRunner {
         if (page.scanned < this.options.batchSize) return;
       }
     } catch (error) {
-      this.logger.warn(`cannot read the log (${(error as Error).message}); retrying`);
+      this.readFailures++;
+      this.readRetryAt = Date.now() + this.backoff(this.readFailures - 1);
+      if (this.readFailures === 1 || this.readFailures % 20 === 0) {
+        this.logger.warn(`cannot read the log (${(error as Error).message}); retrying (${this.readFailures} failed reads in a row)`);
+      }
     }
   }
 
