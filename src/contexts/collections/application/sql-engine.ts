@@ -342,13 +342,17 @@ export class SqlEngine {
     return count;
   }
 
-  /** A bulk INSERT without ON CONFLICT: one catalog read and one query per ~30,000 placeholders, not per set. */
+  /**
+   * A bulk INSERT without ON CONFLICT: its documents made here when they are plain data, else by one query
+   * per ~30,000 placeholders (not one per set); one catalog read.
+   */
   private async insertMany(tx: Transaction, statement: Insert & { source: { kind: 'values' | 'objects' } }, params: readonly UserParams[]): Promise<number> {
     const tables = tablesOf(statement);
     tables.forEach((t) => tx.touched.add(t));
     const catalog = await this.catalog(tablesReadBy(statement));
-    const docs: Document[] = [];
-    for (let at = 0; at < params.length; ) {
+    const inline = this.compiler(catalog, tx, params[0]).insertRowsInline(statement.source.rows as never, statement.source.kind === 'values', params);
+    const docs: Document[] = inline ? this.documents(statement, inline) : [];
+    for (let at = inline ? params.length : 0; at < params.length; ) {
       const compiled = this.compiler(catalog, tx, params[at]).insertRowsMany(statement.source.rows as never, statement.source.kind === 'values', params.slice(at));
       const rows = await this.run(compiled.sql, compiled.params);
       for (const doc of this.documents(statement, rows.map((r) => parseJsonText(r.doc)))) docs.push(doc);
@@ -425,6 +429,8 @@ export class SqlEngine {
       if (statement.columns && statement.columns.length !== res.columns.length) throw new SqlError(`Cannot insert into table: ${statement.table}: ${statement.columns.length} columns, ${res.columns.length} values`, statement.pos);
       docs = res.rows.map((row) => Object.fromEntries(columns.map((c, i) => [c, row[i]])));
     } else {
+      const inline = this.compiler(catalog, tx, params).insertRowsInline(source.rows as never, source.kind === 'values', [params]);
+      if (inline) return this.documents(statement, inline);
       const compiled = this.compiler(catalog, tx, params).insertRows(source.rows as never, source.kind === 'values');
       const rows = await this.run(compiled.sql, compiled.params);
       return this.documents(statement, rows.map((r) => parseJsonText(r.doc)));

@@ -100,6 +100,50 @@ export class Compiler {
     };
   }
 
+  /**
+   * An INSERT's documents (VALUES rows as arrays, or objects) for each parameter set, made here rather than
+   * by a query, when every row is plain data: literals, parameters, objects without spreads and arrays,
+   * whose values PostgreSQL would hand back unchanged (no typed scalar to normalize, no integer beyond
+   * 2^53, no string jsonb refuses or might re-encode). Undefined when any is not: compile insertRows then.
+   * Parameters are read, and missing ones refused, exactly as compiling would.
+   */
+  insertRowsInline(rows: readonly (readonly Expr[])[] | readonly Expr[], values: boolean, sets: readonly UserParams[]): unknown[] | undefined {
+    const out: unknown[] = [];
+    for (const set of sets) {
+      this.userParams = set;
+      this.positional = 0;
+      for (const row of rows as readonly (Expr | readonly Expr[])[]) {
+        const doc = values ? inlineAll(row as readonly Expr[], (e) => this.inlineValue(e)) : this.inlineValue(row as Expr);
+        if (doc === NOT_INLINE) return undefined;
+        out.push(doc);
+      }
+    }
+    return out;
+  }
+
+  private inlineValue(e: Expr): unknown {
+    switch (e.kind) {
+      case 'literal':
+        return inlineScalar(e.value);
+      case 'param':
+        return inlineScalar(this.param(e));
+      case 'array':
+        return inlineAll(e.items, (i) => this.inlineValue(i));
+      case 'object': {
+        const doc: Record<string, unknown> = {};
+        for (const entry of e.entries) {
+          if ('spread' in entry || !plainString(entry.key) || entry.key === '__proto__') return NOT_INLINE;
+          const v = this.inlineValue(entry.value);
+          if (v === NOT_INLINE) return NOT_INLINE;
+          doc[entry.key] = v; // a later key replaces an earlier one, as in jsonb_build_object
+        }
+        return doc;
+      }
+      default:
+        return NOT_INLINE;
+    }
+  }
+
   /** The rows of `table` matching `where`, with their new document when `change` builds one. */
   matchingRows(table: string, alias: string | undefined, tablePos: Span, where: Expr | undefined, change?: (scope: Scope, doc: string) => string): CompiledRows {
     const range = this.tableRange(table, alias ?? table, undefined, tablePos);
@@ -703,6 +747,50 @@ export function hasAggregate(e: Expr): boolean {
       return (e.operand ? hasAggregate(e.operand) : false) || e.whens.some((w) => hasAggregate(w.when) || hasAggregate(w.then)) || (e.else ? hasAggregate(e.else) : false);
     default:
       return false;
+  }
+}
+
+const NOT_INLINE = Symbol('not inline');
+
+function inlineAll(items: readonly Expr[], one: (e: Expr) => unknown): unknown[] | typeof NOT_INLINE {
+  const out: unknown[] = [];
+  for (const item of items) {
+    const v = one(item);
+    if (v === NOT_INLINE) return NOT_INLINE;
+    out.push(v);
+  }
+  return out;
+}
+
+/** Strings jsonb takes and gives back as they are: no NUL (refused), no surrogates (lone ones are refused). */
+function plainString(s: string): boolean {
+  return !/[\u0000\ud800-\udfff]/.test(s);
+}
+
+/** A literal's or parameter's value as `literal()` would store it, if that is the value itself. */
+function inlineScalar(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === 'object' && !Array.isArray(value) && '@type' in value && '@value' in value) return NOT_INLINE; // tl_norm
+  return plainJson(value) ? value : NOT_INLINE;
+}
+
+function plainJson(value: unknown): boolean {
+  switch (typeof value) {
+    case 'boolean':
+      return true;
+    case 'number':
+      // jsonb gives an integer beyond 2^53 back as digits that parseJsonText reads as xsd:integer
+      // (and -0 comes back 0)
+      return Number.isFinite(value) && (!Number.isInteger(value) || Number.isSafeInteger(value)) && !Object.is(value, -0);
+    case 'string':
+      return plainString(value);
+    case 'object':
+      if (value === null) return true;
+      if (Array.isArray(value)) return value.every(plainJson);
+      if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+      return Object.entries(value).every(([k, v]) => plainString(k) && plainJson(v));
+    default:
+      return false; // bigint, undefined inside, functions…
   }
 }
 

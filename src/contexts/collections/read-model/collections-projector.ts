@@ -1,7 +1,7 @@
 import type { SqlSession } from '../../../core/database/database.js';
 import type { RecordedEvent } from '../../../core/event-store/event.js';
 import type { Projector } from '../../../core/projections/projector.js';
-import { COLLECTION_EVENT_TYPES, COLLECTION_STREAM_PREFIX, type CollectionEvent } from '../domain/collection.events.js';
+import { COLLECTION_EVENT_TYPES, COLLECTION_STREAM_PREFIX, type CollectionEvent, type RowsInserted } from '../domain/collection.events.js';
 
 /** The key of the transaction-level advisory lock every collections commit takes before stamping its time. */
 export const COLLECTIONS_CLOCK_LOCK = 7_260_311_001;
@@ -33,9 +33,45 @@ export const collectionsProjector: Projector = {
         [transactionId],
       );
     }
-    for (const recorded of events) await apply(tx, recorded as unknown as RecordedEvent<CollectionEvent>);
+    // A run of RowsInserted (group-committed INSERTs, a replay) is one statement, however many events.
+    let inserted: RecordedEvent<RowsInserted>[] = [];
+    for (const recorded of events as unknown as readonly RecordedEvent<CollectionEvent>[]) {
+      if (recorded.type === 'RowsInserted') {
+        inserted.push(recorded as RecordedEvent<RowsInserted>);
+        continue;
+      }
+      if (inserted.length > 0) await insertAll(tx, inserted);
+      inserted = [];
+      await apply(tx, recorded);
+    }
+    if (inserted.length > 0) await insertAll(tx, inserted);
   },
 };
+
+/**
+ * Consecutive RowsInserted events (new rows only, so their order among themselves does not matter), in one
+ * statement: the rows, the columns they bring, and each table's version and time (that of its last event).
+ */
+async function insertAll(tx: SqlSession, events: readonly RecordedEvent<RowsInserted>[]): Promise<void> {
+  const rows = JSON.stringify(events.flatMap((e) => e.data.rows.map((r) => ({ t: e.data.table, x: e.transactionId, id: r.id, doc: r.doc }))));
+  // An upsert cannot touch a row twice: each table once.
+  const last = new Map<string, RecordedEvent<RowsInserted>>();
+  for (const e of events) last.set(e.data.table, e);
+  const tables = [...last.values()];
+  await tx.query(
+    `WITH r AS (SELECT r->>'t' AS tbl, r->>'x' AS xid, r->>'id' AS row_id, r->'doc' AS doc FROM jsonb_array_elements($1::jsonb) r),
+     inserted AS (
+       INSERT INTO collection_rows (tbl, row_id, doc, sys_from)
+       SELECT r.tbl, r.row_id, r.doc, k.system_time FROM r JOIN collection_ticks k ON k.transaction_id = r.xid::xid8),
+     columns AS (
+       INSERT INTO collection_columns (tbl, col) SELECT DISTINCT r.tbl, c FROM r, jsonb_object_keys(r.doc) c ON CONFLICT DO NOTHING)
+     INSERT INTO collection_tables (tbl, version, changed_at, created_at)
+     SELECT v.tbl, v.version, k.system_time, k.system_time
+     FROM unnest($2::text[], $3::bigint[], $4::xid8[]) AS v(tbl, version, xid) JOIN collection_ticks k ON k.transaction_id = v.xid
+     ON CONFLICT (tbl) DO UPDATE SET version = EXCLUDED.version, changed_at = EXCLUDED.changed_at`,
+    [rows, tables.map((e) => e.data.table), tables.map((e) => e.streamPosition), tables.map((e) => e.transactionId)],
+  );
+}
 
 async function apply(tx: SqlSession, event: RecordedEvent<CollectionEvent>): Promise<void> {
   const xid = event.transactionId;

@@ -44,7 +44,13 @@ export class CreateCollections1766000000000 implements MigrationInterface {
       )`);
     await db.query(`CREATE INDEX IF NOT EXISTS collection_rows_current ON collection_rows (tbl, row_id) WHERE sys_to = 'infinity'`);
     await db.query(`CREATE INDEX IF NOT EXISTS collection_rows_period ON collection_rows (tbl, sys_to, sys_from)`);
-    await db.query(`CREATE INDEX IF NOT EXISTS collection_rows_doc ON collection_rows USING gin (doc jsonb_path_ops)`);
+    // A short pending list (128 kB, not the default 4 MB): every search scans the entries not yet merged into
+    // the index, and the planner, costing them, falls back to scanning the table. With 4 MB pending, point
+    // reads after a bulk load took ~2.5 ms instead of ~0.05 ms; without a pending list (fastupdate off),
+    // inserts pay ~3× for the index (10,000 rows: ~290 ms against ~110 ms with this one).
+    await db.query(
+      `CREATE INDEX IF NOT EXISTS collection_rows_doc ON collection_rows USING gin (doc jsonb_path_ops) WITH (fastupdate = on, gin_pending_list_limit = 128)`,
+    );
     for (const statement of FUNCTIONS) await db.query(statement);
   }
 
