@@ -17,16 +17,20 @@ import { renderTable, type Row } from './lib/table.js';
 import { coldstart } from './scenarios/coldstart.js';
 import { durable } from './scenarios/durable.js';
 import { fanout } from './scenarios/fanout.js';
+import { jet } from './scenarios/jet.js';
 import { memory } from './scenarios/memory.js';
 import { projector } from './scenarios/projector.js';
+import { sql } from './scenarios/sql.js';
 
-const SCENARIO_FNS: Record<ScenarioName, (ctx: Context) => Promise<Row[]>> = { durable, fanout, memory, coldstart, projector };
+const SCENARIO_FNS: Record<ScenarioName, (ctx: Context) => Promise<Row[]>> = { durable, fanout, memory, coldstart, projector, sql, jet };
 const TITLES: Record<ScenarioName, string> = {
   durable: 'durable pushes/s',
   fanout: 'fan-out deliveries and latency',
   memory: 'memory',
   coldstart: 'cold start',
   projector: 'projector throughput',
+  sql: 'SQL (Endb dialect): point reads, inserts, bulk insert',
+  jet: 'JET streams',
 };
 
 function git(args: string[]): string {

@@ -77,8 +77,9 @@ export class Context {
     }
   }
 
-  async startBare(): Promise<ServerHandle> {
-    return startServer('bare-ws', await bareWsCommand(), { backend: { kind: 'none' }, timeoutMs: 20_000, extraEnv: { BARE_WS_CORK: this.opts.peerCork ? '1' : '0' } });
+  /** The bare ws peer (or, with `script`, another peer server run the same way, e.g. bench/peers/jet-bare-server.ts). */
+  async startBare(script?: string): Promise<ServerHandle> {
+    return startServer('bare-ws', await bareWsCommand(script), { backend: { kind: 'none' }, timeoutMs: 20_000, extraEnv: { BARE_WS_CORK: this.opts.peerCork ? '1' : '0' } });
   }
 
   /** A measurement window starting after the warm-up, from now. */

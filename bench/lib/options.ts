@@ -1,5 +1,5 @@
 /** Command-line flags (and their environment equivalents) of `npm run bench -- …`. */
-export const SCENARIOS = ['durable', 'fanout', 'memory', 'coldstart', 'projector'] as const;
+export const SCENARIOS = ['durable', 'fanout', 'memory', 'coldstart', 'projector', 'sql', 'jet'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const ALIASES: Record<string, ScenarioName> = {
@@ -8,6 +8,8 @@ const ALIASES: Record<string, ScenarioName> = {
   memory: 'memory', mem: 'memory', rss: 'memory',
   coldstart: 'coldstart', 'cold-start': 'coldstart', cold: 'coldstart', startup: 'coldstart',
   projector: 'projector', projectors: 'projector', projections: 'projector',
+  sql: 'sql', endb: 'sql',
+  jet: 'jet', jsonjet: 'jet', streams: 'jet',
 };
 
 export type Options = {
@@ -33,7 +35,7 @@ export type Options = {
 };
 
 const HELP = `usage: npm run bench -- [flags]
-  --only <list>        scenarios to run, comma-separated: durable, fanout, memory, coldstart, projector   (env BENCH_ONLY)
+  --only <list>        scenarios to run, comma-separated: durable, fanout, memory, coldstart, projector, sql, jet   (env BENCH_ONLY)
   --cases <list>       fan-out cases: a,b,c,d                                                (env BENCH_CASES)
   --quick              smoke run: short windows, fewer rooms/connections                     (env BENCH_QUICK=1)
   --measure <s>        seconds of measured steady load per scenario (default 5, quick 2)

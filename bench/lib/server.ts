@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, relative, resolve } from 'node:path';
+import { basename, dirname, relative, resolve } from 'node:path';
 import { ROOT, spawnTracked, stopProcess } from './children.js';
 import { rssKb } from './proc.js';
 
@@ -32,23 +32,25 @@ export function tidelineCommand(distDir: string, override?: string): string[] {
   return [process.execPath, resolve(distDir, 'main.js')];
 }
 
-let bareCompiled: string | undefined;
+const bareCompiled = new Map<string, string>();
 
 /**
  * The bare ws peer runs as plain JavaScript, not under tsx: tsx's loader thread would add ~30 MB to the
  * RSS the memory row compares. It is transpiled (types stripped) into bench/.cache/ once per run.
+ * `script` picks another self-contained peer server written the same way (default: the Rooms bare ws peer).
  */
-export async function bareWsCommand(): Promise<string[]> {
-  if (!bareCompiled) {
+export async function bareWsCommand(script = 'bench/peers/bare-ws-server.ts'): Promise<string[]> {
+  let compiled = bareCompiled.get(script);
+  if (!compiled) {
     const { default: ts } = await import('typescript');
-    const source = readFileSync(resolve(ROOT, 'bench/peers/bare-ws-server.ts'), 'utf8');
+    const source = readFileSync(resolve(ROOT, script), 'utf8');
     const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
-    const out = resolve(ROOT, 'bench/.cache/bare-ws-server.mjs');
+    const out = resolve(ROOT, 'bench/.cache', `${basename(script).replace(/\.ts$/, '')}.mjs`);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, js);
-    bareCompiled = out;
+    bareCompiled.set(script, (compiled = out));
   }
-  return [process.execPath, bareCompiled];
+  return [process.execPath, compiled];
 }
 
 /** Why Tideline cannot be started at all (nothing built), or undefined. */

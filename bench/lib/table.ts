@@ -6,7 +6,7 @@ export type Target =
   | { kind: 'none' };
 
 export type Row = {
-  section: 'durable' | 'fanout' | 'memory' | 'coldstart' | 'projector';
+  section: 'durable' | 'fanout' | 'memory' | 'coldstart' | 'projector' | 'sql' | 'jet';
   scenario: string;
   unit: string;
   /** Tideline's figure (null = not measured; `na` says why). */
