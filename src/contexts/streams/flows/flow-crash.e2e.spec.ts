@@ -94,3 +94,43 @@ describe(`a flow's server killed with SIGKILL (${backend.name})`, () => {
     expect(written.map((r) => r.data)).toEqual(expected);
   }, 60_000);
 });
+
+(backend.name === 'postgres' ? describe : describe.skip)("a flow's owner killed with SIGKILL while another server shares the database", () => {
+  let env: Record<string, string>;
+  const servers: ServerProcess[] = [];
+  beforeAll(async () => {
+    env = { DATABASE_URL: ((await backend.target()) as { url: string }).url };
+  });
+  afterAll(async () => {
+    for (const server of servers) await server.kill9().catch(() => undefined);
+    await backend.cleanup();
+  });
+
+  it('moves to the survivor, which goes on from the committed checkpoint with no record twice or missing', async () => {
+    const a = await spawnServer(env);
+    const b = await spawnServer(env);
+    servers.push(a, b);
+    await execute(a.url, 'create stream t_in; create stream t_out');
+    await execute(a.url, 'create flow t as t_in | where v % 2 == 0 | insert_into(t_out)');
+    for (let v = 1; v <= 6; v++) await execute((v % 2 ? a : b).url, `insert into t_in {v: ${v}}`);
+    await readAll(b.url, 't_out', (records) => records.length >= 3);
+    const owns = async (server: ServerProcess) => {
+      const health = (await (await fetch(`${server.url}/health`)).json()) as Message;
+      const entry = Object.entries(health.details.projections as Record<string, Message>).find(([name]) => name.startsWith('flow:t:'));
+      return entry?.[1].owned === true;
+    };
+    const [owner, survivor] = (await owns(a)) ? [a, b] : [b, a];
+    await owner.kill9();
+    for (let v = 7; v <= 12; v++) await execute(survivor.url, `insert into t_in {v: ${v}}`);
+    const written = await readAll(survivor.url, 't_out', (records) => records.length >= 6);
+    expect(written.map((r) => [r.offset, r.data.v])).toEqual([
+      [1, 2],
+      [2, 4],
+      [3, 6],
+      [4, 8],
+      [5, 10],
+      [6, 12],
+    ]);
+    expect(await owns(survivor)).toBe(true);
+  }, 60_000);
+});
