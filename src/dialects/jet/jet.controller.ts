@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Post, UseFilters, UseIntercept
 import { ConfigService } from '@nestjs/config';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ApiBadRequestResponse, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { CountLiveQueriesQuery, InsertRecordsCommand, ListStreamsQuery } from '../../contexts/streams/application/commands.js';
+import { CountLiveQueriesQuery, InsertRecordsCommand, ListFlowsQuery, ListStreamsQuery } from '../../contexts/streams/application/commands.js';
 import { DecodeJsonBody } from '../../core/http/decode-json-body.interceptor.js';
 import { JetStatementError } from './jet-errors.js';
 import { JetErrorFilter } from './jet-error.filter.js';
@@ -75,7 +75,13 @@ export class JetController {
   @ApiOperation({ summary: "This server's status" })
   @ApiOkResponse({ type: StatusResponseDto })
   async status(): Promise<StatusResponseDto> {
-    const [streams, activeQueries] = await Promise.all([this.queries.execute(new ListStreamsQuery()), this.queries.execute(new CountLiveQueriesQuery())]);
+    const [streams, liveQueries, flows] = await Promise.all([
+      this.queries.execute(new ListStreamsQuery()),
+      this.queries.execute(new CountLiveQueriesQuery()),
+      this.queries.execute(new ListFlowsQuery()),
+    ]);
+    // JSONJet counts its running flows; live queries of this server's sockets run too.
+    const activeQueries = liveQueries + flows.filter((f) => f.status !== 'paused').length;
     return { status: 'running', version: VERSION, streams: streams.length, activeQueries, wsConnections: this.connections.count, uptime: process.uptime() };
   }
 }

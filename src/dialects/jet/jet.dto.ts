@@ -72,7 +72,7 @@ export class StatusResponseDto {
   @ApiProperty({ example: 'running' }) status!: string;
   @ApiProperty({ example: '0.1.0' }) version!: string;
   @ApiProperty({ example: 2 }) streams!: number;
-  @ApiProperty({ example: 0 }) activeQueries!: number;
+  @ApiProperty({ example: 0, description: 'Running flows, and live queries of this server' }) activeQueries!: number;
   @ApiProperty({ example: 3 }) wsConnections!: number;
   @ApiProperty({ example: 12.5, description: 'seconds' }) uptime!: number;
 }

@@ -73,12 +73,15 @@ describe('flows: durable JET pipelines (create flow … | insert_into, delete fl
     const listed = await ok(server, 'list flows');
     expect(listed.result.result.flows).toEqual([expect.objectContaining({ flowName: 'f', sourceName: 's', sinks: ['out'], status: 'active', query: expect.stringContaining('where v > 0') })]);
     expect(listed.message).toBe('Found 1 active flow(s):\n1. f: s -> out');
+    const status = async () => ((await (await fetch(`${server.url}/api/status`)).json()) as Message).activeQueries;
+    expect(await status()).toBe(1);
 
     expect((await ok(server, 'delete flow f')).result).toMatchObject({ type: 'command', message: "Flow 'f' deleted successfully", result: { flowName: 'f' } });
     expect((await post(server, 'delete flow f')).body.error.code).toBe('FLOW_NOT_FOUND');
     await ok(server, 'insert into s {v: 3}');
     expect((await records(server, 'out', 2, 800)).map((r) => r.data)).toEqual([{ v: 1 }, { v: 2 }]);
     expect((await ok(server, 'list flows')).result.result.flows).toEqual([]);
+    expect(await status()).toBe(0);
   });
 
   it('logs a record that fails to _log with its offset, and goes on', async () => {
