@@ -225,7 +225,13 @@ export class FlowManager {
         for (const append of appends) {
           const streamId = await this.targetStream(append.target);
           if (!streamId) {
-            this.logger.warn(`flow ${flow}: stream '${append.target}' does not exist; ${append.records.length} record(s) dropped`);
+            // Deleted since the flow was created: the records cannot land, and that is said in _log (once, by key).
+            const flowName = flow.split(':')[1] ?? flow; // the key is flow:<name>:<generation>
+            const message = `Stream '${append.target}' does not exist; ${append.records.length} record(s) of flow '${flowName}' not written`;
+            this.logger.warn(`flow ${flow}: ${message}`);
+            const log = await this.targetStream(FLOW_LOG_STREAM);
+            const entry = { timestamp: new Date().toISOString(), level: 'error', code: 'FLOW_TARGET_MISSING', message, flow: flowName };
+            if (log) batch.push({ streamId: log, expected: 'any', events: [{ type: 'RecordInserted', data: entry }], idempotencyKey: `${append.key}:missing` });
             continue;
           }
           batch.push({ streamId, expected: 'any', events: append.records.map((data) => ({ type: 'RecordInserted', data })), idempotencyKey: append.key });

@@ -93,6 +93,18 @@ describe('flows: durable JET pipelines (create flow … | insert_into, delete fl
     expect(log).toEqual([{ timestamp: expect.any(String), level: 'error', code: 'FLOW_RECORD_FAILED', message: expect.stringContaining('cannot spread'), flow: 'p', offset: 2 }]);
   });
 
+  it('says in _log when its target stream was deleted, instead of dropping the records quietly', async () => {
+    await ok(server, 'create stream m_in; create stream m_out');
+    await ok(server, 'create flow m as m_in | insert_into(m_out)');
+    await ok(server, 'delete stream m_out');
+    await ok(server, 'insert into m_in [{v: 1}, {v: 2}]');
+    const deadline = Date.now() + 10_000;
+    let logged: Message[] = [];
+    while (logged.length === 0 && Date.now() < deadline) logged = (await records(server, '_log', 1, 100)).map((r) => r.data).filter((d) => d.flow === 'm');
+    expect(logged.length).toBeGreaterThan(0);
+    for (const entry of logged) expect(entry).toMatchObject({ level: 'error', code: 'FLOW_TARGET_MISSING', message: expect.stringContaining("Stream 'm_out' does not exist") });
+  });
+
   it('emits its open windows on flush of its source, in order among the records', async () => {
     await ok(server, 'create stream fl_in; create stream fl_out');
     await ok(server, 'create flow fl as fl_in | summarize { n: count(), total: sum(v) } over count_window(10) | insert_into(fl_out)');
