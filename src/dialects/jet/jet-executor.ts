@@ -61,7 +61,8 @@ export class JetExecutor {
   async execute(query: string, session?: JetSocketSession): Promise<JetResult> {
     try {
       if (query.length > this.maxStatementChars * 4) throw new JetStatementError({ code: 'QUERY_TOO_LARGE', message: `Query too large: ${query.length} characters (at most ${this.maxStatementChars * 4})` });
-      const lookups = await this.queries.execute(new ListLookupsQuery());
+      // Names only, to tell a lookup from a field while parsing: what this process knows, no read per statement.
+      const lookups = await this.queries.execute(new ListLookupsQuery(false));
       const statements = parseJet(query, { maxStatementLength: this.maxStatementChars, lookups: (name) => Object.hasOwn(lookups, name) });
       if (statements.length === 0) return { success: true, type: 'empty', message: 'Empty statement' };
       const results: JetResult[] = [];

@@ -60,7 +60,12 @@ export class LogErrorCommand extends Command<void> {
 
 export class ListStreamsQuery extends Query<string[]> {}
 
-export class ListLookupsQuery extends Query<Record<string, unknown>> {}
+/** `fresh`: read the catalog's newest events first (another server's just-made lookup); else what this process knows. */
+export class ListLookupsQuery extends Query<Record<string, unknown>> {
+  constructor(readonly fresh = true) {
+    super();
+  }
+}
 
 export type StreamInfo = {
   name: string;

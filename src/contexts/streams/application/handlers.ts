@@ -131,8 +131,8 @@ export class ListStreamsHandler implements IQueryHandler<ListStreamsQuery> {
 export class ListLookupsHandler implements IQueryHandler<ListLookupsQuery> {
   constructor(@Inject(CatalogView) private readonly view: CatalogView) {}
 
-  async execute(): Promise<Record<string, unknown>> {
-    await this.view.refresh();
+  async execute({ fresh }: ListLookupsQuery): Promise<Record<string, unknown>> {
+    if (fresh) await this.view.refresh();
     return Object.fromEntries(Object.entries(this.view.current.lookups).map(([name, entry]) => [name, entry.value]));
   }
 }
