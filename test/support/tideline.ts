@@ -28,7 +28,8 @@ export type ServerProcess = {
   kill9: () => Promise<void>;
 };
 
-const MAIN = resolve('dist/main.js');
+/** TIDELINE_MAIN lets a developer point spawned servers at a build of their own (default: `npm run build`'s). */
+const MAIN = resolve(process.env.TIDELINE_MAIN ?? 'dist/main.js');
 
 /** A server as its own process (built `dist/main.js`; `npm test` builds first), on an ephemeral port. */
 export async function spawnServer(env: Env, { port = '0', timeoutMs = 30_000 } = {}): Promise<ServerProcess> {

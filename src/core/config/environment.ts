@@ -142,6 +142,10 @@ export class Environment {
   @IsOptional() @IsString()
   SQL_PASSWORD?: string;
 
+  // ── Live queries (NSDb dialect) ──
+
+  // ── Documents and identity (JXP dialect) ──
+
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: LogLevel = 'log';
 }

@@ -1,0 +1,35 @@
+import { Query } from '@nestjs/cqrs';
+
+/** Who a request or a socket proved to be. `admin` and `groups` come from the user's record. */
+export type Identity = Readonly<{ userId: string; email: string; name: string; admin: boolean; groups: readonly string[] }>;
+
+/** What a client may present; at most one kind is used (Basic, then Bearer, then API key). */
+export type Credentials = Readonly<{
+  basic?: Readonly<{ email: string; password: string }>;
+  bearer?: string;
+  apikey?: string;
+}>;
+
+/**
+ * Resolves credentials to an identity: `null` when none were given (anonymous). A bad, expired or revoked
+ * credential throws InvalidCredentialsError, never falls back to anonymous.
+ */
+export class AuthenticateQuery extends Query<Identity | null> {
+  constructor(readonly credentials: Credentials) {
+    super();
+  }
+}
+
+export class InvalidCredentialsError extends Error {
+  constructor(message = 'Invalid credentials') {
+    super(message);
+    this.name = 'InvalidCredentialsError';
+  }
+}
+
+/** Looks a user up by id (for pushes naming who made a change); null when unknown. */
+export class FindUserQuery extends Query<Identity | null> {
+  constructor(readonly userId: string) {
+    super();
+  }
+}
