@@ -18,11 +18,12 @@ import { coldstart } from './scenarios/coldstart.js';
 import { durable } from './scenarios/durable.js';
 import { fanout } from './scenarios/fanout.js';
 import { jet } from './scenarios/jet.js';
+import { live } from './scenarios/live.js';
 import { memory } from './scenarios/memory.js';
 import { projector } from './scenarios/projector.js';
 import { sql } from './scenarios/sql.js';
 
-const SCENARIO_FNS: Record<ScenarioName, (ctx: Context) => Promise<Row[]>> = { durable, fanout, memory, coldstart, projector, sql, jet };
+const SCENARIO_FNS: Record<ScenarioName, (ctx: Context) => Promise<Row[]>> = { durable, fanout, memory, coldstart, projector, sql, jet, live };
 const TITLES: Record<ScenarioName, string> = {
   durable: 'durable pushes/s',
   fanout: 'fan-out deliveries and latency',
@@ -31,6 +32,7 @@ const TITLES: Record<ScenarioName, string> = {
   projector: 'projector throughput',
   sql: 'SQL (Endb dialect): point reads, inserts, bulk insert',
   jet: 'JET streams',
+  live: 'live queries (NSDb /ws-stream)',
 };
 
 function git(args: string[]): string {

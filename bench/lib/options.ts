@@ -1,5 +1,5 @@
 /** Command-line flags (and their environment equivalents) of `npm run bench -- …`. */
-export const SCENARIOS = ['durable', 'fanout', 'memory', 'coldstart', 'projector', 'sql', 'jet'] as const;
+export const SCENARIOS = ['durable', 'fanout', 'memory', 'coldstart', 'projector', 'sql', 'jet', 'live'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 const ALIASES: Record<string, ScenarioName> = {
@@ -10,6 +10,7 @@ const ALIASES: Record<string, ScenarioName> = {
   projector: 'projector', projectors: 'projector', projections: 'projector',
   sql: 'sql', endb: 'sql',
   jet: 'jet', jsonjet: 'jet', streams: 'jet',
+  live: 'live', nsdb: 'live', 'ws-stream': 'live',
 };
 
 export type Options = {
@@ -35,7 +36,7 @@ export type Options = {
 };
 
 const HELP = `usage: npm run bench -- [flags]
-  --only <list>        scenarios to run, comma-separated: durable, fanout, memory, coldstart, projector, sql, jet   (env BENCH_ONLY)
+  --only <list>        scenarios to run, comma-separated: durable, fanout, memory, coldstart, projector, sql, jet, live   (env BENCH_ONLY)
   --cases <list>       fan-out cases: a,b,c,d                                                (env BENCH_CASES)
   --quick              smoke run: short windows, fewer rooms/connections                     (env BENCH_QUICK=1)
   --measure <s>        seconds of measured steady load per scenario (default 5, quick 2)

@@ -6,7 +6,7 @@ export type Target =
   | { kind: 'none' };
 
 export type Row = {
-  section: 'durable' | 'fanout' | 'memory' | 'coldstart' | 'projector' | 'sql' | 'jet';
+  section: 'durable' | 'fanout' | 'memory' | 'coldstart' | 'projector' | 'sql' | 'jet' | 'live';
   scenario: string;
   unit: string;
   /** Tideline's figure (null = not measured; `na` says why). */

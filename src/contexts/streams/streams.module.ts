@@ -34,6 +34,11 @@ import { RecordActors, StreamRecords } from './application/stream-records.js';
 import { CreateFlowHandler, DeleteFlowHandler, FLOW_SETTINGS, ListFlowsHandler, type FlowSettings } from './flows/flow-handlers.js';
 import { FlowManager } from './flows/flow-manager.js';
 import { CreateStreamFlows1766100000000 } from './flows/migrations/1766100000000-create-stream-flows.js';
+import { METRIC_HANDLERS } from './metrics/application/handlers.js';
+import { MetricsService } from './metrics/application/metrics-service.js';
+import { metricsProjector } from './metrics/read-model/metrics-projector.js';
+import { CreateMetricPoints1766200000000 } from './metrics/read-model/migrations/1766200000000-create-metric-points.js';
+import { liveMetricsProviders } from './live-metrics/providers.js';
 
 /** Flows the catalog may hold at once unless MAX_FLOWS says otherwise. */
 const DEFAULT_MAX_FLOWS = 100;
@@ -64,9 +69,11 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
     @Inject(CatalogActors) private readonly catalogActors: CatalogActors,
     @Inject(RecordActors) private readonly recordActors: RecordActors,
     @Inject(FlowManager) private readonly flows: FlowManager,
+    @Inject(ProjectionRuntime) private readonly projections: ProjectionRuntime,
   ) {}
 
   async onModuleInit(): Promise<void> {
+    this.projections.register(metricsProjector);
     await this.catalog.start();
     await this.flows.start();
   }
@@ -81,7 +88,7 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
 
 /** The streams bounded context: named, durable record streams (offsets are stream positions), lookups, flows. */
 @Module({
-  imports: [CqrsModule, DatabaseModule.forFeature({ migrations: [CreateStreamFlows1766100000000] })],
+  imports: [CqrsModule, DatabaseModule.forFeature({ migrations: [CreateStreamFlows1766100000000, CreateMetricPoints1766200000000] })],
   providers: [
     {
       provide: CatalogActors,
@@ -113,6 +120,13 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
       useFactory: (db: Database, store: EventStore, feed: EventFeed, projections: ProjectionRuntime, catalog: CatalogView, actors: CatalogActors, config: ConfigService) =>
         new FlowManager(db, store, feed, projections, catalog, actors, { limits: flowLimits(config), sweepMs: 1000 }),
     },
+    {
+      provide: MetricsService,
+      inject: [Database, EventStore, ProjectionRuntime, CatalogView, CatalogActors, StreamRecords, ConfigService],
+      useFactory: (db: Database, store: EventStore, projections: ProjectionRuntime, catalog: CatalogView, actors: CatalogActors, records: StreamRecords, config: ConfigService) =>
+        new MetricsService(db, store, projections, catalog, actors, records, { maxRecords: intSetting(config, 'LIVE_MAX_QUERY_RECORDS', 10_000), waitMs: 10_000 }),
+    },
+    ...METRIC_HANDLERS,
     StreamsLifecycle,
     CreateFlowHandler,
     DeleteFlowHandler,
@@ -131,6 +145,7 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
     ListSubscriptionsHandler,
     StreamInfoHandler,
     SubscribeToStreamHandler,
+    ...liveMetricsProviders,
   ],
 })
 export class StreamsModule {}

@@ -6,6 +6,8 @@ export class CreateStreamCommand extends Command<{ name: string; created: boolea
   constructor(
     readonly name: string,
     readonly mode: CreateMode = 'create',
+    /** `metric`: a metric stream `{db}.{namespace}.{metric}` whose records are points (see metrics/). */
+    readonly streamKind?: 'metric',
   ) {
     super();
   }
@@ -18,7 +20,13 @@ export class DeleteStreamCommand extends Command<{ name: string }> {
 }
 
 /** Where an insert landed: the offsets of its first and last records. */
-export type InsertOutcome = { count: number; firstOffset: number; lastOffset: number };
+export type InsertOutcome = {
+  count: number;
+  firstOffset: number;
+  lastOffset: number;
+  /** Where the insert's last event stands in the log (for read-your-writes waits on projectors). */
+  logPosition?: import('../../../core/event-store/event.js').LogCheckpoint;
+};
 
 /** All of `records` are appended to the stream in one transaction, or none. */
 export class InsertRecordsCommand extends Command<InsertOutcome> {

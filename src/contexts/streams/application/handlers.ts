@@ -45,9 +45,9 @@ export class CreateStreamHandler implements ICommandHandler<CreateStreamCommand>
     @Inject(CatalogView) private readonly view: CatalogView,
   ) {}
 
-  async execute({ name, mode }: CreateStreamCommand) {
+  async execute({ name, mode, streamKind }: CreateStreamCommand) {
     const existed = Object.hasOwn(this.view.current.streams, name);
-    const written = await changeCatalog(this.actors, this.view, { kind: 'create_stream', name, mode, at: new Date().toISOString() });
+    const written = await changeCatalog(this.actors, this.view, { kind: 'create_stream', name, mode, at: new Date().toISOString(), ...(streamKind ? { streamKind } : {}) });
     return { name, created: written > 0, replaced: written > 1 || (existed && written > 0) };
   }
 }

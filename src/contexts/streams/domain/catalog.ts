@@ -2,6 +2,7 @@ import type { Decider } from '../../../core/actors/decider.js';
 import { DomainError } from '../../../core/errors/domain-errors.js';
 import type { Event, LogCheckpoint } from '../../../core/event-store/event.js';
 import { sinksOf, type PipelinePlan } from '../../../core/query/index.js';
+import { looksLikeMetricStreamName, METRIC_STREAM_PREFIX, requireMetricStreamName } from '../metrics/domain/metric.js';
 
 /** The one stream that names every record stream, lookup and flow of the streams context. */
 export const CATALOG_STREAM = 'streams-catalog';
@@ -9,7 +10,7 @@ export const CATALOG_STREAM = 'streams-catalog';
 /** Names of streams, lookups and flows: a letter or underscore, then letters, digits, underscores. */
 export const NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
-export type StreamEntry = { generation: number; createdAt: string };
+export type StreamEntry = { generation: number; createdAt: string; /** `metric`: its records are points (metrics/). */ kind?: 'metric' };
 export type LookupEntry = { value: unknown; definedAt: string };
 export type FlowEntry = {
   query: string;
@@ -38,7 +39,7 @@ export type CatalogState = {
 export type CreateMode = 'create' | 'replace' | 'if_not_exists';
 
 export type CatalogCommand =
-  | { kind: 'create_stream'; name: string; mode: CreateMode; at: string }
+  | { kind: 'create_stream'; name: string; mode: CreateMode; at: string; streamKind?: 'metric' }
   | { kind: 'delete_stream'; name: string }
   | { kind: 'define_lookup'; name: string; value: unknown; replace: boolean; at: string }
   | { kind: 'delete_lookup'; name: string }
@@ -65,7 +66,7 @@ export type CatalogCommand =
   | { kind: 'delete_flow'; name: string; generation?: number };
 
 export type CatalogEvent =
-  | Event<'StreamCreated', { name: string; generation: number; createdAt: string; replaced: boolean }>
+  | Event<'StreamCreated', { name: string; generation: number; createdAt: string; replaced: boolean; kind?: 'metric' }>
   | Event<'StreamDeleted', { name: string; generation: number }>
   | Event<'LookupDefined', { name: string; value: unknown; definedAt: string; replaced: boolean }>
   | Event<'LookupDeleted', { name: string }>
@@ -105,7 +106,8 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
   decide(command, state) {
     switch (command.kind) {
       case 'create_stream': {
-        requireName('stream', command.name);
+        if (command.streamKind === 'metric') requireMetricStreamName(command.name);
+        else requireName('stream', command.name);
         const exists = Object.hasOwn(state.streams, command.name);
         if (exists && command.mode === 'if_not_exists') return [];
         if (exists && command.mode === 'create') {
@@ -113,12 +115,13 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
         }
         const created: CatalogEvent = {
           type: 'StreamCreated',
-          data: { name: command.name, generation: state.generations + 1, createdAt: command.at, replaced: exists },
+          data: { name: command.name, generation: state.generations + 1, createdAt: command.at, replaced: exists, ...(command.streamKind ? { kind: command.streamKind } : {}) },
         };
         return exists ? [{ type: 'StreamDeleted', data: { name: command.name, generation: state.streams[command.name].generation } }, created] : [created];
       }
       case 'delete_stream': {
-        requireName('stream', command.name);
+        if (looksLikeMetricStreamName(command.name)) requireMetricStreamName(command.name);
+        else requireName('stream', command.name);
         const entry = state.streams[command.name];
         if (!Object.hasOwn(state.streams, command.name)) throw new StreamNotFoundError(command.name);
         return [{ type: 'StreamDeleted', data: { name: command.name, generation: entry.generation } }];
@@ -176,8 +179,9 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
   evolve(state, event) {
     switch (event.type) {
       case 'StreamCreated': {
-        const { name, generation, createdAt } = event.data;
-        return { ...state, generations: Math.max(state.generations, generation), streams: { ...state.streams, [name]: { generation, createdAt } } };
+        const { name, generation, createdAt, kind } = event.data;
+        const entry: StreamEntry = kind ? { generation, createdAt, kind } : { generation, createdAt };
+        return { ...state, generations: Math.max(state.generations, generation), streams: { ...state.streams, [name]: entry } };
       }
       case 'StreamDeleted': {
         const { [event.data.name]: _gone, ...streams } = state.streams;
@@ -206,5 +210,7 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
 
 /** The log stream holding one generation of a named record stream; offsets are its positions. */
 export function recordStreamId(name: string, generation: number): string {
+  // Metric streams (only their names hold dots) get a prefix of their own: their projector selects them by it.
+  if (looksLikeMetricStreamName(name)) return `${METRIC_STREAM_PREFIX}${name}:${generation}`;
   return `stream-records:${name}:${generation}`;
 }
