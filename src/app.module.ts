@@ -8,6 +8,8 @@ import { ProjectionsModule } from './core/projections/projections.module.js';
 import { JetDialectModule } from './dialects/jet/jet-dialect.module.js';
 import { RoomsDialectModule } from './dialects/rooms/rooms-dialect.module.js';
 import { SqlDialectModule } from './dialects/sql/sql-dialect.module.js';
+import { DocumentsDialectModule } from './dialects/documents/documents-dialect.module.js';
+import { LiveDialectModule } from './dialects/live/live-dialect.module.js';
 
 /** Core first, then one module per dialect (each imports the context it speaks for). */
 @Module({})
@@ -15,7 +17,7 @@ export class AppModule {
   static forEnvironment(env: Record<string, string | undefined>): DynamicModule {
     return {
       module: AppModule,
-      imports: [TidelineConfigModule.forEnvironment(env), DatabaseModule, EventStoreModule, ProjectionsModule, HealthModule, HttpEdgeModule, RoomsDialectModule, JetDialectModule, SqlDialectModule],
+      imports: [TidelineConfigModule.forEnvironment(env), DatabaseModule, EventStoreModule, ProjectionsModule, HealthModule, HttpEdgeModule, RoomsDialectModule, JetDialectModule, SqlDialectModule, DocumentsDialectModule.forEnvironment(env), LiveDialectModule],
     };
   }
 }

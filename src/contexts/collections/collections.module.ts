@@ -7,6 +7,11 @@ import { EventStore } from '../../core/event-store/event-store.js';
 import { ProjectionRuntime } from '../../core/projections/projection-runtime.js';
 import { CloseSqlSessionHandler, ExecuteSqlHandler, RunSqlQueryHandler } from './application/handlers.js';
 import { DEFAULT_SQL_ENGINE_OPTIONS, SqlEngine, type SqlEngineOptions } from './application/sql-engine.js';
+import { TablePolicies } from './documents/table-policies.js';
+import { DOCUMENT_HANDLERS } from './documents/document-handlers.js';
+import { DEFAULT_DOCUMENT_STORE_OPTIONS, DocumentStore } from './documents/document-store.js';
+import { EventFeed } from '../../core/projections/event-feed.js';
+import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { collectionsProjector } from './read-model/collections-projector.js';
 import { CreateCollections1766000000000 } from './read-model/migrations/1766000000000-create-collections.js';
 
@@ -53,9 +58,18 @@ class CollectionsLifecycle implements OnModuleInit, OnModuleDestroy {
   providers: [
     {
       provide: SqlEngine,
-      inject: [Database, EventStore, ConfigService],
-      useFactory: (db: Database, store: EventStore, config: ConfigService) => new SqlEngine(db, store, engineOptions(config)),
+      inject: [Database, EventStore, ConfigService, EventFeed, TablePolicies],
+      useFactory: (db: Database, store: EventStore, config: ConfigService, feed: EventFeed, policies: TablePolicies) =>
+        new SqlEngine(db, store, engineOptions(config), feed, policies),
     },
+    {
+      provide: DocumentStore,
+      inject: [Database, EventStore, StreamSubscriptions, EventFeed, ConfigService],
+      useFactory: (db: Database, store: EventStore, subscriptions: StreamSubscriptions, feed: EventFeed, config: ConfigService) =>
+        new DocumentStore(db, store, subscriptions, feed, { ...DEFAULT_DOCUMENT_STORE_OPTIONS, statementTimeoutMs: engineOptions(config).statementTimeoutMs }),
+    },
+    TablePolicies,
+    ...DOCUMENT_HANDLERS,
     CollectionsLifecycle,
     ExecuteSqlHandler,
     RunSqlQueryHandler,

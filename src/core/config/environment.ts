@@ -1,5 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, IsUrl, Max, Min, validateSync } from 'class-validator';
+import { IsEmail, IsIn, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 
@@ -143,8 +143,97 @@ export class Environment {
   SQL_PASSWORD?: string;
 
   // ── Live queries (NSDb dialect) ──
+  /** POST /query (and the stored answer of a live query): most records one answer may hold; a larger one is refused with a clear error. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_MAX_QUERY_RECORDS = 10_000;
+
+  /** POST /query: most characters of a queryString. */
+  @Transform(toInt) @IsInt() @Min(64)
+  LIVE_MAX_STATEMENT_CHARS = 16 * 1024;
+
+  /** /ws-stream: push period used when the client gives no refresh_period (NSDb's nsdb.websocket.refresh-period). */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_REFRESH_PERIOD_MS = 100;
+
+  /** /ws-stream: smallest refresh_period a client may ask for; a smaller one refuses the upgrade with 400. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_MIN_REFRESH_PERIOD_MS = 100;
+
+  /** /ws-stream: records one push holds per query when the client gives no retention_size (NSDb's nsdb.websocket.retention-size). */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_RETENTION_SIZE = 10;
+
+  /** /ws-stream: largest retention_size a client may ask for. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_MAX_RETENTION_SIZE = 10_000;
+
+  /** /ws-stream: most live queries one socket may subscribe to at once. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_MAX_SUBSCRIPTIONS = 100;
+
+  /** /ws-stream: most groups (tag values, open interval buckets) one aggregate live query keeps. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_MAX_GROUPS = 10_000;
+
+  /** /ws-stream: most characters of a subscribed queryString. */
+  @Transform(toInt) @IsInt() @Min(64)
+  LIVE_WS_MAX_STATEMENT_CHARS = 16 * 1024;
+
+  /** /ws-stream: most records a resume (fromPosition) may answer with; further behind, the client re-reads with /query. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LIVE_WS_MAX_RESUME_RECORDS = 10_000;
 
   // ── Documents and identity (JXP dialect) ──
+
+  /** Documents dialect: the path every JXP route sits under (REST, login, the socket). */
+  @Matches(/^\/[A-Za-z0-9_\-/]*[A-Za-z0-9_\-]$/)
+  DOCUMENTS_PREFIX = '/jxp';
+
+  /** Documents dialect: the models file (JSON; YAML when it ends in .yml/.yaml), validated at boot. Unset: only the built-in user model. */
+  @IsOptional() @IsString()
+  MODELS_FILE?: string;
+
+  /** Documents dialect: most subscriptions one /jxp/websocket connection may hold. */
+  @Transform(toInt) @IsInt() @Min(1)
+  DOCUMENTS_MAX_SUBSCRIPTIONS = 64;
+
+  /** Identity: the first admin, created at boot when no user exists (both must be set). */
+  @IsOptional() @IsEmail({ require_tld: false })
+  ADMIN_EMAIL?: string;
+
+  @IsOptional() @IsString() @MinLength(8)
+  ADMIN_PASSWORD?: string;
+
+  /** Identity: the HS256 signing secret of tokens; unset, one is generated once and kept in the log (servers on one database share it). */
+  @IsOptional() @IsString() @MinLength(32)
+  JWT_SECRET?: string;
+
+  /** Identity: lifetime of an access token (`90s`, `15m`, `24h`, `30d`; a bare number is seconds). */
+  @Matches(/^\d+(ms|s|m|h|d)?$/)
+  JWT_EXPIRES_IN = '24h';
+
+  /** Identity: lifetime of a refresh token. */
+  @Matches(/^\d+(ms|s|m|h|d)?$/)
+  REFRESH_EXPIRES_IN = '30d';
+
+  /** Identity: how long a verified Basic (email:password) credential is remembered, so each request need not verify the hash again. */
+  @Transform(toInt) @IsInt() @Min(0) @Max(600_000)
+  AUTH_CACHE_MS = 30_000;
+
+  /** Identity: most verified Basic credentials remembered at once. */
+  @Transform(toInt) @IsInt() @Min(1)
+  AUTH_CACHE_SIZE = 10_000;
+
+  /** Identity: most API keys one user may hold at once. */
+  @Transform(toInt) @IsInt() @Min(1)
+  MAX_API_KEYS_PER_USER = 100;
+
+  /** Login attempts (POST /jxp/login, socket password auth) one client address may have in flight, and make per minute. */
+  @Transform(toInt) @IsInt() @Min(1)
+  LOGIN_MAX_IN_FLIGHT = 8;
+
+  @Transform(toInt) @IsInt() @Min(1)
+  LOGIN_MAX_PER_MINUTE = 12;
 
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL: LogLevel = 'log';

@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sqlLiteral, type Database, type Row, type SqlSession } from '../../../core/database/database.js';
 import { ConcurrencyError, type Event, type StreamAppend } from '../../../core/event-store/event.js';
 import type { EventStore } from '../../../core/event-store/event-store.js';
+import type { EventFeed } from '../../../core/projections/event-feed.js';
+import type { TablePolicies } from '../documents/table-policies.js';
 import { collectionStreamId, type CollectionEvent, type Document } from '../domain/collection.events.js';
 import { SqlConflictError, SqlError } from '../domain/sql-error.js';
 import { isQuery, isWrite, type Insert, type Query, type Statement, type Write } from '../query/ast.js';
@@ -66,7 +68,17 @@ export class SqlEngine {
     private readonly db: Database,
     private readonly store: EventStore,
     readonly options: SqlEngineOptions = DEFAULT_SQL_ENGINE_OPTIONS,
+    /** When given, committed events are published to this process's subscribers (change feeds) at once. */
+    private readonly feed?: EventFeed,
+    /** Tables whose rows follow a schema (documents models): their writes are validated and given metadata. */
+    private readonly policies?: TablePolicies,
   ) {}
+
+  /** Appends, then hands what committed to this process's feed (other processes hear it from the log tail). */
+  private async append(appends: StreamAppend[]): Promise<void> {
+    const results = await this.store.appendMany(appends);
+    if (this.feed) await this.feed.publish(results.flatMap((r) => r.events));
+  }
 
   get openTransactions(): number {
     return this.sessions.size;
@@ -194,7 +206,7 @@ export class SqlEngine {
     const count = await this.writeMany(tx, statement, params);
     const events = this.eventsOf(statement.table, tx.pending.get(statement.table));
     if (events.length === 0) return result(count, false);
-    await this.store.appendMany([{ streamId: collectionStreamId(statement.table), expected: 'any', events }]);
+    await this.append([{ streamId: collectionStreamId(statement.table), expected: 'any', events }]);
     return result(count, true);
   }
 
@@ -239,7 +251,7 @@ export class SqlEngine {
     }
     if (!written) return false;
     try {
-      await this.store.appendMany(appends);
+      await this.append(appends);
     } catch (error) {
       if (error instanceof ConcurrencyError) throw new SqlConflictError();
       throw error;
@@ -253,10 +265,11 @@ export class SqlEngine {
     const updated: { id: string; doc: Document }[] = [];
     const deleted: string[] = [];
     const erased: string[] = [];
+    const policy = this.policies?.get(table);
     for (const [id, p] of pending) {
       if (p.erased) erased.push(id);
-      else if (p.doc && !p.existed) inserted.push({ id, doc: p.doc });
-      else if (p.doc) updated.push({ id, doc: p.doc });
+      else if (p.doc && !p.existed) inserted.push(policy ? policy.prepareInsert(p.doc) : { id, doc: p.doc });
+      else if (p.doc) updated.push({ id, doc: policy ? policy.prepareUpdate(p.doc) : p.doc });
       else if (p.existed) deleted.push(id);
     }
     const events: CollectionEvent[] = [];

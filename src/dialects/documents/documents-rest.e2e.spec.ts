@@ -1,0 +1,122 @@
+import type { RunningTideline } from '../../app.factory.js';
+import { useServersOnOneDatabase } from '../../../test/support/tideline.js';
+import { ADMIN, basic, createUser, http, modelsFile } from './test-support.js';
+
+describe('documents dialect (JXP): REST over the collections', () => {
+  const db = useServersOnOneDatabase('tideline-jxp-rest-', { MODELS_FILE: modelsFile(), ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+  let server: RunningTideline;
+  const admin = basic(ADMIN);
+  const alice = basic({ email: 'alice@example.com', password: 'alice-password' });
+  beforeAll(async () => {
+    server = await db.start();
+    await createUser(server, { name: 'Alice', email: 'alice@example.com', password: 'alice-password' });
+  });
+
+  it('describes the models', async () => {
+    const { status, body } = await http(server, 'GET', '/jxp/model');
+    expect(status).toBe(200);
+    expect(body).toEqual(expect.arrayContaining([expect.objectContaining({ model: 'test', perms: { admin: 'crud', owner: 'rud', user: 'cr', all: 'r' } })]));
+  });
+
+  it('creates, reads, updates, soft-deletes, undeletes and permanently deletes, with ETags and If-Match', async () => {
+    const created = await http(server, 'POST', '/jxp/api/test', { auth: alice, body: { name: 'one', value: 5, junk: 'dropped' } });
+    expect(created.status).toBe(200);
+    expect(created.body).toMatchObject({ status: 'ok', message: 'test created', data: { name: 'one', value: 5, _deleted: false } });
+    expect(created.body.data.junk).toBeUndefined();
+    expect(created.body.data._id).toMatch(/^[0-9a-f]{24}$/);
+    expect(created.headers.get('etag')).toBe('"1"');
+    const id = created.body.data._id;
+    const got = await http(server, 'GET', `/jxp/api/test/${id}`);
+    expect(got.body.data).toMatchObject({ _id: id, name: 'one', _owner_id: expect.any(String) });
+    expect(got.headers.get('etag')).toBe('"1"');
+    expect((await http(server, 'PUT', `/jxp/api/test/${id}`, { auth: alice, body: { value: 6 }, headers: { 'if-match': '"7"' } })).body).toEqual({ code: 'PreconditionFailed', message: expect.any(String) });
+    const put = await http(server, 'PUT', `/jxp/api/test/${id}`, { auth: alice, body: { value: 6, tag: '' }, headers: { 'if-match': '"1"' } });
+    expect(put.body).toMatchObject({ status: 'ok', message: 'test updated', data: { name: 'one', value: 6, tag: null } });
+    expect(put.headers.get('etag')).toBe('"2"');
+    expect((await http(server, 'PUT', `/jxp/api/test/${id}`, { auth: alice, body: { value: 'x' } })).body).toEqual({ code: 'BadRequest', message: 'value must be number' });
+    expect((await http(server, 'DELETE', `/jxp/api/test/${id}`, { auth: alice })).body).toEqual({ status: 'ok', message: `test/${id} deleted` });
+    expect((await http(server, 'GET', `/jxp/api/test/${id}`)).body).toEqual({ code: 'NotFound', message: `Document ${id} is deleted on test` });
+    expect((await http(server, 'PUT', `/jxp/api/test/${id}`, { auth: alice, body: { _deleted: false } })).status).toBe(200);
+    expect((await http(server, 'GET', `/jxp/api/test/${id}`)).status).toBe(200);
+    expect((await http(server, 'DELETE', `/jxp/api/test/${id}?_permaDelete=1`, { auth: alice, headers: { 'if-match': '*' } })).status).toBe(200);
+    expect((await http(server, 'GET', `/jxp/api/test/${id}?showDeleted=1`)).status).toBe(404);
+    expect((await http(server, 'POST', '/jxp/api/test', { auth: alice, body: { value: 1 } })).body).toEqual({ code: 'BadRequest', message: 'name is required' });
+    expect((await http(server, 'POST', '/jxp/api/test', { body: { name: 'anon' } })).body).toEqual({ code: 'Forbidden', message: 'User not logged in' });
+    expect((await http(server, 'GET', '/jxp/api/nothing')).body).toEqual({ code: 'NotFound', message: 'Model nothing not found' });
+    expect((await http(server, 'POST', '/jxp/api/test', { auth: alice, body: '{"name": ' })).body.code).toBe('BadRequest');
+  });
+
+  it('lists with filters, sort, paging, fields, search, count and query', async () => {
+    for (let i = 1; i <= 12; i++) await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: `n${i}`, value: i, tag: i % 2 ? 'odd' : 'even' } });
+    const list = await http(server, 'GET', '/jxp/api/test?filter[value]=$gte:3&filter[value]=$lt:8&sort[value]=-1');
+    expect(list.body).toMatchObject({ limit: 100, page: 1 });
+    expect(list.body.data.map((d: any) => d.value)).toEqual([7, 6, 5, 4, 3]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[value]=5')).body.data.map((d: any) => d.name)).toEqual(['n5']);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[value]=$in:[1,2]&sort=value')).body.data.map((d: any) => d.value)).toEqual([1, 2]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[value]=$nin:[1,2]&filter[tag]=odd&sort=-value')).body.data.map((d: any) => d.value)).toEqual([11, 9, 7, 5, 3]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[name]=$regex:/^N1/i&sort=value')).body.data.map((d: any) => d.value)).toEqual([1, 10, 11, 12]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[parent]=$exists:true')).body.data).toEqual([]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[value]=abc')).body).toEqual({ code: 'BadRequest', message: 'value: "abc" is not a number' });
+    const paged = await http(server, 'GET', '/jxp/api/test?limit=5&page=2&sort=value');
+    expect(paged.body).toMatchObject({ limit: 5, page: 2, count: 12, page_count: 3 });
+    expect(paged.body.next).toMatch(/^http:\/\/.*\/jxp\/api\/test\?.*page=3/);
+    expect(paged.body.prev).toMatch(/page=1/);
+    expect(paged.body.data.map((d: any) => d.value)).toEqual([6, 7, 8, 9, 10]);
+    const capped = await http(server, 'GET', '/jxp/api/test?limit=5000');
+    expect(capped.body).toMatchObject({ limit: 1000, limit_capped: true, count: 12 });
+    const fields = await http(server, 'GET', '/jxp/api/test?fields=name&filter[value]=1');
+    expect(fields.body.data).toEqual([{ _id: expect.any(String), name: 'n1' }]);
+    expect((await http(server, 'GET', '/jxp/api/test?search=N12')).body.data.map((d: any) => d.name)).toEqual(['n12']);
+    expect((await http(server, 'GET', '/jxp/count/test?filter[tag]=odd')).body).toEqual({ count: 6 });
+    const query = await http(server, 'POST', '/jxp/query/test', { body: { query: { value: { $gt: 10 }, tag: 'even' } } });
+    expect(query.status).toBe(200);
+    expect(query.body.data.map((d: any) => d.value)).toEqual([12]);
+  });
+
+  it('populates refs, cascades deletes, and bulk-writes atomically', async () => {
+    const parent = (await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: 'parent' } })).body.data;
+    const child = (await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: 'child', parent: parent._id } })).body.data;
+    const populated = await http(server, 'GET', `/jxp/api/test/${child._id}?populate=parent`);
+    expect(populated.body.data.parent).toMatchObject({ _id: parent._id, name: 'parent' });
+    expect((await http(server, 'GET', `/jxp/api/test?populate=parent&filter[name]=child`)).body.data[0].parent.name).toBe('parent');
+    await http(server, 'DELETE', `/jxp/api/test/${parent._id}?_cascade=1`, { auth: admin });
+    expect((await http(server, 'GET', `/jxp/api/test/${child._id}`)).status).toBe(404);
+    const bad = await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ insertOne: { document: { name: 'b1' } } }, { updateOne: { filter: { _id: '0123456789abcdef01234567' }, update: { name: 'x' } } }] });
+    expect(bad.body.code).toBe('NotFound');
+    expect((await http(server, 'GET', '/jxp/count/test?filter[name]=b1')).body).toEqual({ count: 0 });
+    const ok = await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ insertOne: { document: { name: 'b1' } } }, { insertOne: { document: { name: 'b2' } } }] });
+    expect(ok.body).toMatchObject({ status: 'ok', data: { insertedCount: 2 } });
+    expect((await http(server, 'GET', '/jxp/count/test?filter[name]=$regex:/^b[12]$/')).body).toEqual({ count: 2 });
+  });
+
+  it('checks permissions: owner-only readers list just their own documents; users come from the identity side', async () => {
+    const bob = { email: 'bob@example.com', password: 'bob-password' };
+    await createUser(server, { name: 'Bob', ...bob });
+    const mine = (await http(server, 'POST', '/jxp/api/secret', { auth: alice, body: { name: 'alice secret' } })).body.data;
+    const his = (await http(server, 'POST', '/jxp/api/secret', { auth: basic(bob), body: { name: 'bob secret' } })).body.data;
+    expect((await http(server, 'GET', '/jxp/api/secret', { auth: alice })).body.data.map((d: any) => d.name)).toEqual(['alice secret']);
+    expect((await http(server, 'GET', '/jxp/count/secret', { auth: basic(bob) })).body).toEqual({ count: 1 });
+    expect((await http(server, 'GET', '/jxp/api/secret', { auth: admin })).body.data).toHaveLength(2);
+    expect((await http(server, 'GET', `/jxp/api/secret/${mine._id}`, { auth: alice })).status).toBe(200);
+    expect((await http(server, 'GET', `/jxp/api/secret/${his._id}`, { auth: alice })).body).toEqual({ code: 'Forbidden', message: 'Authorization failed - r' });
+    expect((await http(server, 'GET', '/jxp/api/secret')).body).toEqual({ code: 'Forbidden', message: 'User not logged in' });
+    expect((await http(server, 'PUT', `/jxp/api/secret/${mine._id}`, { auth: alice, body: { body: 'x' } })).body).toEqual({ code: 'Forbidden', message: 'Authorization failed - u' });
+    expect((await http(server, 'GET', '/jxp/api/secret', { auth: basic({ email: 'alice@example.com', password: 'wrong' }) })).status).toBe(403);
+    const users = await http(server, 'GET', '/jxp/api/user', { auth: admin });
+    expect(users.status).toBe(200);
+    expect(users.body.data.map((u: any) => u.email)).toEqual(expect.arrayContaining(['alice@example.com', 'bob@example.com']));
+    expect((await http(server, 'GET', '/jxp/model')).body.map((m: any) => m.model)).toEqual(['user', 'test', 'secret']);
+  });
+
+  it('loses no update under concurrent PUTs', async () => {
+    const doc = (await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: 'race', value: 0 } })).body.data;
+    const tags = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+    const answers = await Promise.all(tags.map((tag) => http(server, 'PUT', `/jxp/api/test/${doc._id}`, { auth: admin, body: { tag }, headers: { 'if-match': '"1"' } })));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(1);
+    expect(answers.filter((a) => a.status === 412)).toHaveLength(tags.length - 1);
+    const puts = await Promise.all(tags.map((tag, i) => http(server, 'PUT', `/jxp/api/test/${doc._id}`, { auth: admin, body: { [`value`]: i, tag } })));
+    expect(puts.every((a) => a.status === 200)).toBe(true);
+    const final = await http(server, 'GET', `/jxp/api/test/${doc._id}`);
+    expect(final.headers.get('etag')).toBe(`"${2 + tags.length}"`);
+  });
+});

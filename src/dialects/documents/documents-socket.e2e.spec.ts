@@ -1,0 +1,159 @@
+import type { RunningTideline } from '../../app.factory.js';
+import { useServersOnOneDatabase } from '../../../test/support/tideline.js';
+import { ADMIN, basic, createUser, eventually, http, JxpSocket, modelsFile } from './test-support.js';
+
+const sql = async (server: RunningTideline, q: string) => {
+  const res = await fetch(`${server.url}/sql`, { method: 'POST', body: q, headers: { 'content-type': 'application/sql', accept: 'application/json' } });
+  const text = await res.text();
+  let body: any = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* an error's text */
+  }
+  return { status: res.status, body };
+};
+
+describe('documents dialect (JXP): /jxp/websocket change events, permission-checked, and one collection with SQL', () => {
+  const db = useServersOnOneDatabase('tideline-jxp-ws-', { MODELS_FILE: modelsFile(), ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+  let server: RunningTideline;
+  let ws: string;
+  const sockets: JxpSocket[] = [];
+  const open = async () => {
+    const s = await JxpSocket.open(ws);
+    sockets.push(s);
+    return s;
+  };
+  const bob = { email: 'bob@example.com', password: 'bob-password' };
+  const carol = { email: 'carol@example.com', password: 'carol-password' };
+  let bobId: string;
+  beforeAll(async () => {
+    server = await db.start();
+    ws = `${server.url.replace(/^http/, 'ws')}/jxp/websocket`;
+    bobId = await createUser(server, { name: 'Bob', ...bob });
+    await createUser(server, { name: 'Carol', ...carol });
+  });
+  afterAll(async () => {
+    for (const s of sockets) await s.close();
+  });
+
+  it('answers ping, protocol errors and auth', async () => {
+    const s = await open();
+    expect(await s.request('ping')).toEqual({ action: 'ping', status: 'okay', client_id: expect.any(String), msg_id: 'm1', result: 'pong!' });
+    expect(await s.raw('not json')).toEqual({ status: 'error', message: 'Unable to parse message' });
+    expect(await s.raw(JSON.stringify({ msg_id: 'x' }))).toEqual({ status: 'error', message: 'missing action', msg_id: 'x' });
+    expect(await s.raw(JSON.stringify({ action: 'ping' }))).toEqual({ status: 'error', message: 'missing msg_id' });
+    expect(await s.request('fly')).toMatchObject({ status: 'error', message: 'action fly not implemented' });
+    expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'error' });
+    expect(await s.request('auth', { email: bob.email, password: 'wrong' })).toMatchObject({ status: 'error', message: 'Unable to authenticate' });
+    expect(await s.request('auth', bob)).toMatchObject({ status: 'okay', result: 'Authed' });
+    expect(await s.request('subscribe', { model: 'nothing' })).toMatchObject({ status: 'error' });
+    expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay', result: 'Subscribed to test' });
+    expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay', result: 'Already subscribed' });
+    expect(await s.request('unsubscribe', { model: 'test' })).toMatchObject({ status: 'okay' });
+  });
+
+  it('pushes exactly one event per change, checked against each subscriber’s read permission, with filters', async () => {
+    const owner = await open();
+    await owner.request('auth', bob);
+    await owner.request('subscribe', { model: 'secret' });
+    const other = await open();
+    await other.request('auth', carol);
+    expect(await other.request('subscribe', { model: 'secret' })).toMatchObject({ status: 'okay' });
+    const filtered = await open();
+    await filtered.request('auth', carol);
+    await filtered.request('subscribe', { model: 'test', filter: { value: '5' } });
+
+    const created = (await http(server, 'POST', '/jxp/api/secret', { auth: basic(bob), body: { name: 's1', body: 'hidden' } })).body.data;
+    await http(server, 'PUT', `/jxp/api/secret/${created._id}`, { auth: basic(ADMIN), body: { body: 'changed' } });
+    await http(server, 'DELETE', `/jxp/api/secret/${created._id}`, { auth: basic(ADMIN) });
+    await http(server, 'DELETE', `/jxp/api/secret/${created._id}?_permaDelete=1`, { auth: basic(ADMIN) });
+    await eventually(() => owner.pushes.length >= 3);
+    expect(owner.pushes.map((p) => p.data.event)).toEqual(['post', 'put', 'del']);
+    expect(owner.pushes[0]).toMatchObject({ client_id: expect.any(String), position: expect.any(Number), data: { modelname: 'secret', item: { _id: created._id, name: 's1' }, user_id: bobId, user_name: 'Bob', user_email: bob.email } });
+
+    await http(server, 'POST', '/jxp/api/test', { auth: basic(bob), body: { name: 'four', value: 4 } });
+    await http(server, 'POST', '/jxp/api/test', { auth: basic(bob), body: { name: 'five', value: 5 } });
+    await eventually(() => filtered.pushes.length >= 1);
+    // a marker the owner sees after everything else: nothing more can arrive for `other`
+    await http(server, 'POST', '/jxp/api/secret', { auth: basic(bob), body: { name: 'marker' } });
+    await eventually(() => owner.pushes.length >= 4);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(other.pushes).toEqual([]);
+    expect(filtered.pushes.map((p) => p.data.item.name)).toEqual(['five']);
+    expect(owner.pushes).toHaveLength(4);
+  });
+
+  it('replays from a position, then live, without gap or duplicate; unsubscribe detaches at once', async () => {
+    const first = await open();
+    await first.request('auth', bob);
+    await first.request('subscribe', { model: 'test' });
+    const a = (await http(server, 'POST', '/jxp/api/test', { auth: basic(bob), body: { name: 'r1' } })).body.data;
+    await http(server, 'PUT', `/jxp/api/test/${a._id}`, { auth: basic(bob), body: { value: 1 } });
+    await eventually(() => first.pushes.length >= 2);
+    const from = first.pushes[0].position;
+    await first.request('unsubscribe', { model: 'test' });
+    await http(server, 'PUT', `/jxp/api/test/${a._id}`, { auth: basic(bob), body: { value: 2 } });
+    const replay = await open();
+    await replay.request('auth', bob);
+    await replay.request('subscribe', { model: 'test', id: a._id, fromPosition: from });
+    await http(server, 'PUT', `/jxp/api/test/${a._id}`, { auth: basic(bob), body: { value: 3 } });
+    await eventually(() => replay.pushes.length >= 3);
+    expect(replay.pushes.map((p) => [p.data.event, p.data.item.value])).toEqual([['put', 1], ['put', 2], ['put', 3]]);
+    const positions = replay.pushes.map((p) => p.position);
+    expect([...positions].sort((x, y) => x - y)).toEqual(positions);
+    expect(first.pushes).toHaveLength(2);
+  });
+
+  it('shares the collection with SQL: SQL writes arrive as post/put/del by `sql`; documents are rows, with history', async () => {
+    const s = await open();
+    await s.request('auth', ADMIN);
+    await s.request('subscribe', { model: 'test' });
+    const doc = (await http(server, 'POST', '/jxp/api/test', { auth: basic(ADMIN), body: { name: 'shared', value: 10 } })).body.data;
+    const rows = await sql(server, `SELECT name, value, _id, _deleted FROM test WHERE _id = '${doc._id}'`);
+    expect(rows.body).toEqual([['shared', 10, doc._id, false]]);
+    await new Promise((r) => setTimeout(r, 20));
+    await http(server, 'PUT', `/jxp/api/test/${doc._id}`, { auth: basic(ADMIN), body: { value: 11 } });
+    const before = (await sql(server, `SELECT created_at_probe FROM (SELECT 1 AS created_at_probe) x`)).status;
+    expect(before).toBe(200);
+    expect((await sql(server, `INSERT INTO test {name: 'from sql', value: 7}`)).status).toBe(201);
+    expect((await sql(server, `UPDATE test SET value = 12 WHERE _id = '${doc._id}'`)).status).toBe(201);
+    expect((await sql(server, `DELETE FROM test WHERE name = 'from sql'`)).status).toBe(201);
+    await eventually(() => s.pushes.filter((p) => p.data.user_id === 'sql').length >= 3);
+    const bySql = s.pushes.filter((p) => p.data.user_id === 'sql');
+    expect(bySql.map((p) => [p.data.event, p.data.item.name, p.data.user_name])).toEqual([
+      ['post', 'from sql', 'sql'],
+      ['put', 'shared', 'sql'],
+      ['del', 'from sql', 'sql'],
+    ]);
+    const got = await http(server, 'GET', `/jxp/api/test/${doc._id}`);
+    expect(got.body.data.value).toBe(12);
+    expect(got.headers.get('etag')).toBe('"3"');
+    expect(bySql[0].data.item._id).toMatch(/^[0-9a-f]{24}$/);
+  });
+
+  it('validates SQL writes to a model’s table and gives them metadata; time travel shows a document before a PUT', async () => {
+    expect(await sql(server, `INSERT INTO test {name: 'typed', value: 'seven'}`)).toMatchObject({ status: 400, body: expect.stringContaining('test: value must be number') });
+    expect((await sql(server, `INSERT INTO test {value: 1}`)).status).toBe(400);
+    expect((await sql(server, `INSERT INTO test {name: 'x', colour: 'red'}`)).status).toBe(400);
+    expect((await sql(server, `INSERT INTO test {name: 'by sql', value: 1}`)).status).toBe(201);
+    const [[id, owner, deleted, created]] = (await sql(server, `SELECT _id, _owner_id, _deleted, createdAt FROM test WHERE name = 'by sql'`)).body;
+    expect([typeof id, owner, deleted, typeof created]).toEqual(['string', null, false, 'string']);
+    const viaJxp = await http(server, 'GET', `/jxp/api/test/${id}`);
+    expect(viaJxp.body.data).toMatchObject({ _id: id, name: 'by sql', value: 1 });
+    expect((await sql(server, `UPDATE test SET value = 'nope' WHERE _id = '${id}'`)).status).toBe(400);
+
+    const doc = (await http(server, 'POST', '/jxp/api/test', { auth: basic(ADMIN), body: { name: 'travel', value: 1 } })).body.data;
+    await new Promise((r) => setTimeout(r, 30));
+    const at = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 30));
+    await http(server, 'PUT', `/jxp/api/test/${doc._id}`, { auth: basic(ADMIN), body: { value: 2 } });
+    const res = await fetch(`${server.url}/sql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ q: 'SELECT value FROM test FOR SYSTEM_TIME AS OF ? WHERE _id = ?', p: [{ '@type': 'xsd:dateTime', '@value': at }, doc._id] }),
+    });
+    expect(JSON.parse(await res.text())).toEqual([[1]]);
+    expect((await sql(server, `SELECT value FROM test WHERE _id = '${doc._id}'`)).body).toEqual([[2]]);
+  });
+});

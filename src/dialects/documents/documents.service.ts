@@ -1,0 +1,348 @@
+import { randomBytes } from 'node:crypto';
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
+import {
+  ChangeDocumentsCommand,
+  FindDocumentsQuery,
+  GetDocumentsQuery,
+  type ChangeOutcome,
+  type DocCondition,
+  type DocumentChange,
+  type StoredDocument,
+  type Writer,
+} from '../../contexts/collections/documents/document-commands.js';
+import type { Identity } from '../../contexts/identity/application/authenticate.query.js';
+import { JxpError } from './jxp-errors.js';
+import { MAX_LIMIT, parseListQuery, parseQueryBody, type ListQuery } from './list-query.js';
+import { METADATA_FIELDS, USER_MODEL_NAME, validationError, type Model, type Models, type Verb } from './models.js';
+import { grantCovers, grantOf, refusal, type Grant } from './perms.js';
+
+export type Doc = Record<string, unknown>;
+/** A single-document answer and its version (the ETag). */
+export type Versioned<T> = { body: T; version?: number };
+export type ListAnswer = Record<string, unknown> & { data: Doc[] };
+
+/** Most operations one bulkwrite may carry. */
+export const MAX_BULK_OPERATIONS = 1000;
+
+export const newObjectId = (): string => {
+  const time = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
+  return time + randomBytes(8).toString('hex');
+};
+const OBJECT_ID = /^[0-9a-f]{24}$/i;
+
+export const writerOf = (identity: Identity | null): Writer => (identity ? { userId: identity.userId, name: identity.name, email: identity.email } : { userId: null, name: null, email: null });
+
+/** A stored row as a document: its `_id` is the row id when the row (written by SQL) has none. */
+export function present(stored: StoredDocument): Doc {
+  return { ...stored.doc, _id: stored.doc._id ?? stored.id };
+}
+
+const isObject = (v: unknown): v is Doc => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isDeleted = (doc: Doc) => doc._deleted === true;
+
+/** `If-Match`: `*` (any existing document) or a list of (weak or strong) ETags. */
+export function ifMatchAllows(header: string | undefined, version: number | undefined): boolean {
+  if (header === undefined) return true;
+  if (version === undefined) return false;
+  const tags = header.split(',').map((t) => t.trim()).filter(Boolean);
+  return tags.some((t) => t === '*' || t.replace(/^W\//, '').replace(/^"|"$/g, '') === String(version));
+}
+
+const preconditionFailed = () => new JxpError('PreconditionFailed', 'The document does not match If-Match');
+
+/**
+ * JXP's REST semantics over the collections context: permissions, validation against the models file,
+ * metadata fields, soft delete. Talks to the context only through the buses.
+ */
+export class DocumentsService {
+  constructor(
+    readonly models: Models,
+    private readonly commands: CommandBus,
+    private readonly queries: QueryBus,
+  ) {}
+
+  model(name: string): Model {
+    const model = this.models.get(name);
+    if (!model) throw new JxpError('NotFound', `Model ${name} not found`);
+    return model;
+  }
+
+  /** The caller's grant for a verb, or 403 when it has none at all. */
+  grant(model: Model, identity: Identity | null, verb: Verb): Grant {
+    const grant = grantOf(model.perms, identity, verb);
+    if (grant.kind === 'denied') throw new JxpError('Forbidden', grant.message);
+    return grant;
+  }
+
+  async list(modelName: string, identity: Identity | null, params: URLSearchParams, urlOf: (page: number) => string, extra: DocCondition[] = []): Promise<ListAnswer> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'r');
+    const q = parseListQuery(model, params);
+    return this.runList(model, grant, identity, q, [...q.conditions, ...extra], urlOf);
+  }
+
+  async count(modelName: string, identity: Identity | null, params: URLSearchParams): Promise<{ count: number }> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'r');
+    const q = parseListQuery(model, params);
+    const found = await this.queries.execute(new FindDocumentsQuery(model.name, this.selection(model, grant, q, q.conditions), { countOnly: true }));
+    return { count: found.count ?? 0 };
+  }
+
+  async query(modelName: string, identity: Identity | null, body: unknown, params: URLSearchParams, urlOf: (page: number) => string): Promise<ListAnswer> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'r');
+    if (body !== undefined && !isObject(body)) throw new JxpError('BadRequest', 'Body must be an object {query}');
+    const conditions = parseQueryBody(model, (body as Doc | undefined)?.query);
+    const q = parseListQuery(model, params);
+    return this.runList(model, grant, identity, q, [...q.conditions, ...conditions], urlOf);
+  }
+
+  private selection(model: Model, grant: Grant, q: ListQuery, conditions: DocCondition[]) {
+    const searchFields = [...model.fields.values()].filter((f) => f.type === 'string').map((f) => f.name);
+    return {
+      conditions,
+      includeDeleted: q.showDeleted,
+      ownerId: grant.kind === 'owner' ? grant.userId : undefined,
+      search: q.search !== undefined && q.search !== '' ? { text: q.search, fields: searchFields } : undefined,
+    };
+  }
+
+  private async runList(model: Model, grant: Grant, identity: Identity | null, q: ListQuery, conditions: DocCondition[], urlOf: (page: number) => string): Promise<ListAnswer> {
+    const page = q.page ?? 1;
+    const withCount = q.count || q.page !== undefined || q.limitCapped;
+    const found = await this.queries.execute(
+      new FindDocumentsQuery(model.name, this.selection(model, grant, q, conditions), { sort: q.sort, limit: q.limit, skip: (page - 1) * q.limit, count: withCount }),
+    );
+    let data = found.documents.map(present);
+    if (q.populate.length > 0) data = await this.populate(model, identity, data, q.populate);
+    if (q.fields) data = data.map((d) => Object.fromEntries(Object.entries(d).filter(([k]) => k === '_id' || q.fields!.includes(k))));
+    const answer: ListAnswer = { limit: q.limit, page, data };
+    if (q.limitCapped) answer.limit_capped = true;
+    if (withCount) {
+      const count = found.count ?? 0;
+      const pageCount = Math.ceil(count / q.limit);
+      Object.assign(answer, { count, page_count: pageCount });
+      if (page < pageCount) answer.next = urlOf(page + 1);
+      if (page > 1) answer.prev = urlOf(Math.min(page - 1, Math.max(pageCount, 1)));
+    }
+    return { ...answer, data };
+  }
+
+  /** Replaces each populated field's id by the referenced document the caller may read (else leaves the id). */
+  private async populate(model: Model, identity: Identity | null, docs: Doc[], fields: string[]): Promise<Doc[]> {
+    for (const field of fields) {
+      const ref = model.fields.get(field)?.ref;
+      if (!ref || ref === USER_MODEL_NAME) continue;
+      const target = this.models.get(ref);
+      if (!target) continue;
+      const grant = grantOf(target.perms, identity, 'r');
+      if (grant.kind === 'denied') continue;
+      const ids = [...new Set(docs.map((d) => d[field]).filter((v): v is string => typeof v === 'string'))];
+      const found = await this.queries.execute(new GetDocumentsQuery(ref, ids));
+      docs = docs.map((d) => {
+        const hit = typeof d[field] === 'string' ? found.get(d[field] as string) : undefined;
+        if (!hit || isDeleted(hit.doc) || !grantCovers(grant, hit.doc)) return d;
+        return { ...d, [field]: present(hit) };
+      });
+    }
+    return docs;
+  }
+
+  async getOne(modelName: string, identity: Identity | null, id: string, params: URLSearchParams): Promise<Versioned<{ data: Doc }>> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'r');
+    const found = (await this.queries.execute(new GetDocumentsQuery(model.name, [id]))).get(id);
+    if (!found) throw new JxpError('NotFound', `Document ${id} not found on ${model.name}`);
+    const showDeleted = params.get('showDeleted') === 'true' || params.get('showDeleted') === '1';
+    if (isDeleted(found.doc) && !showDeleted) throw new JxpError('NotFound', `Document ${id} is deleted on ${model.name}`);
+    if (!grantCovers(grant, found.doc)) throw new JxpError('Forbidden', refusal(grant, 'r'));
+    let data = present(found);
+    const populate = params.get('populate');
+    if (populate) [data] = await this.populate(model, identity, [data], parseListQuery(model, new URLSearchParams({ populate })).populate);
+    return { body: { data }, version: found.version };
+  }
+
+  /** The declared fields of a body (unknown fields dropped, as JXP's strict schemas do). */
+  private declared(model: Model, body: Doc, emptyIsNull: boolean): Doc {
+    const out: Doc = {};
+    for (const [k, v] of Object.entries(body)) if (model.fields.has(k)) out[k] = emptyIsNull && v === '' ? null : v;
+    return out;
+  }
+
+  private newDocument(model: Model, identity: Identity | null, body: unknown, now: string): Doc {
+    if (!isObject(body)) throw new JxpError('BadRequest', 'Body must be a JSON object');
+    const fields = this.declared(model, body, false);
+    for (const field of model.fields.values()) if (field.default !== undefined && fields[field.name] === undefined) fields[field.name] = structuredClone(field.default);
+    const error = validationError(model, fields);
+    if (error) throw new JxpError('BadRequest', error);
+    let id = newObjectId();
+    if (body._id !== undefined) {
+      if (typeof body._id !== 'string' || !OBJECT_ID.test(body._id)) throw new JxpError('BadRequest', '_id must be 24 hexadecimal characters');
+      id = body._id.toLowerCase();
+    }
+    return { _id: id, ...fields, _owner_id: identity?.userId ?? null, _deleted: false, createdAt: now, updatedAt: now };
+  }
+
+  async create(modelName: string, identity: Identity | null, body: unknown): Promise<Versioned<{ status: string; message: string; data: Doc }>> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'c');
+    const doc = this.newDocument(model, identity, body, new Date().toISOString());
+    if (!grantCovers(grant, doc)) throw new JxpError('Forbidden', refusal(grant, 'c'));
+    const id = doc._id as string;
+    const outcome = await this.change(model, identity, [id], (current) => {
+      if (current.has(id)) throw new JxpError('Conflict', `Document ${id} already exists on ${model.name}`);
+      return { changes: [{ kind: 'insert', id, doc }], result: doc };
+    });
+    return { body: { status: 'ok', message: `${model.name} created`, data: doc }, version: outcome.versions.get(id) };
+  }
+
+  private merged(model: Model, current: StoredDocument, body: Doc, now: string): Doc {
+    const doc: Doc = { ...current.doc, ...this.declared(model, body, true), _id: current.doc._id ?? current.id, updatedAt: now };
+    if (body._deleted === false || body._deleted === true) doc._deleted = body._deleted;
+    const error = validationError(model, doc);
+    if (error) throw new JxpError('BadRequest', error);
+    return doc;
+  }
+
+  async update(modelName: string, identity: Identity | null, id: string, body: unknown, ifMatch?: string): Promise<Versioned<{ status: string; message: string; data: Doc }>> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'u');
+    if (!isObject(body)) throw new JxpError('BadRequest', 'Body must be a JSON object');
+    const outcome = await this.change(model, identity, [id], (current) => {
+      const found = current.get(id);
+      if (!found) throw new JxpError('NotFound', `Document ${id} not found on ${model.name}`);
+      if (!ifMatchAllows(ifMatch, found.version)) throw preconditionFailed();
+      if (!grantCovers(grant, found.doc)) throw new JxpError('Forbidden', refusal(grant, 'u'));
+      if (isDeleted(found.doc) && body._deleted !== false) throw new JxpError('NotFound', `Document ${id} is deleted on ${model.name}`);
+      const doc = this.merged(model, found, body, new Date().toISOString());
+      return { changes: [{ kind: 'update', id, doc }], result: doc };
+    });
+    return { body: { status: 'ok', message: `${model.name} updated`, data: outcome.result }, version: outcome.versions.get(id) };
+  }
+
+  async remove(modelName: string, identity: Identity | null, id: string, options: { permanent: boolean; cascade: boolean; ifMatch?: string }): Promise<{ status: string; message: string }> {
+    const model = this.model(modelName);
+    const grant = this.grant(model, identity, 'd');
+    await this.change(model, identity, [id], (current) => {
+      const found = current.get(id);
+      if (!found) throw new JxpError('NotFound', `Document ${id} not found on ${model.name}`);
+      if (!ifMatchAllows(options.ifMatch, found.version)) throw preconditionFailed();
+      if (!grantCovers(grant, found.doc)) throw new JxpError('Forbidden', refusal(grant, 'd'));
+      if (options.permanent) return { changes: [{ kind: 'delete', id }], result: undefined };
+      if (isDeleted(found.doc)) throw new JxpError('NotFound', `Document ${id} is deleted on ${model.name}`);
+      return { changes: [{ kind: 'update', id, doc: { ...found.doc, _id: found.doc._id ?? id, _deleted: true, updatedAt: new Date().toISOString() } }], result: undefined };
+    });
+    if (options.cascade) await this.cascade(model, identity, id, options.permanent, 0);
+    return { status: 'ok', message: `${model.name}/${id} deleted` };
+  }
+
+  /** Deletes the documents whose `ref` fields point at a deleted one (each that the caller may delete), recursively. */
+  private async cascade(parent: Model, identity: Identity | null, id: string, permanent: boolean, depth: number): Promise<void> {
+    if (depth >= 8) return;
+    for (const model of this.models.values()) {
+      for (const field of model.fields.values()) {
+        if (field.ref !== parent.name) continue;
+        const grant = grantOf(model.perms, identity, 'd');
+        if (grant.kind === 'denied') continue;
+        const found = await this.queries.execute(
+          new FindDocumentsQuery(model.name, { conditions: [{ field: field.name, op: 'eq', value: id }], ownerId: grant.kind === 'owner' ? grant.userId : undefined, includeDeleted: permanent }, { limit: MAX_LIMIT * 10 }),
+        );
+        for (const child of found.documents) {
+          if (child.id === id && model.name === parent.name) continue;
+          await this.change(model, identity, [child.id], (current) => {
+            const now = current.get(child.id);
+            if (!now) return { changes: [], result: undefined };
+            if (permanent) return { changes: [{ kind: 'delete', id: child.id }], result: undefined };
+            if (isDeleted(now.doc)) return { changes: [], result: undefined };
+            return { changes: [{ kind: 'update', id: child.id, doc: { ...now.doc, _id: now.doc._id ?? child.id, _deleted: true, updatedAt: new Date().toISOString() } }], result: undefined };
+          });
+          await this.cascade(model, identity, child.id, permanent, depth + 1);
+        }
+      }
+    }
+  }
+
+  /**
+   * Mongo-style operations, all or none: `{insertOne: {document}}`, `{updateOne: {filter: {_id}, update}}`
+   * (update: fields, or `{$set: fields}`), `{deleteOne: {filter: {_id}}}` (permanent, as bulkWrite's).
+   */
+  async bulkWrite(modelName: string, identity: Identity | null, body: unknown): Promise<{ status: string; message: string; data: Record<string, unknown> }> {
+    const model = this.model(modelName);
+    const ops = Array.isArray(body) ? body : isObject(body) && Array.isArray(body.operations) ? body.operations : undefined;
+    if (!ops) throw new JxpError('BadRequest', 'Body must be a list of operations (insertOne, updateOne, deleteOne)');
+    if (ops.length > MAX_BULK_OPERATIONS) throw new JxpError('BadRequest', `Too many operations (at most ${MAX_BULK_OPERATIONS})`);
+    const now = new Date().toISOString();
+    type Op = { kind: 'insert'; doc: Doc } | { kind: 'update'; id: string; set: Doc } | { kind: 'delete'; id: string };
+    const parsed: Op[] = ops.map((op: unknown, i: number): Op => {
+      const idOf = (o: unknown) => {
+        const id = isObject(o) && isObject(o.filter) ? o.filter._id : undefined;
+        if (typeof id !== 'string') throw new JxpError('BadRequest', `operation ${i}: filter must name an _id`);
+        return id;
+      };
+      if (isObject(op) && isObject(op.insertOne)) return { kind: 'insert', doc: this.newDocument(model, identity, op.insertOne.document ?? op.insertOne, now) };
+      if (isObject(op) && isObject(op.updateOne)) {
+        const update = op.updateOne.update;
+        const set = isObject(update) && isObject(update.$set) ? update.$set : update;
+        if (!isObject(set)) throw new JxpError('BadRequest', `operation ${i}: update must be an object`);
+        return { kind: 'update', id: idOf(op.updateOne), set };
+      }
+      if (isObject(op) && isObject(op.deleteOne)) return { kind: 'delete', id: idOf(op.deleteOne) };
+      throw new JxpError('BadRequest', `operation ${i}: expected insertOne, updateOne or deleteOne`);
+    });
+    const grants = { c: undefined as Grant | undefined, u: undefined as Grant | undefined, d: undefined as Grant | undefined };
+    const grantFor = (verb: 'c' | 'u' | 'd') => (grants[verb] ??= this.grant(model, identity, verb));
+    const ids = parsed.map((op) => (op.kind === 'insert' ? (op.doc._id as string) : op.id));
+    const outcome = await this.change(model, identity, ids, (current) => {
+      const state = new Map<string, { doc: Doc; existed: boolean } | null>([...current].map(([id, s]) => [id, { doc: s.doc, existed: true }]));
+      const counts = { insertedCount: 0, modifiedCount: 0, deletedCount: 0, insertedIds: [] as string[] };
+      for (const op of parsed) {
+        if (op.kind === 'insert') {
+          const id = op.doc._id as string;
+          if (!grantCovers(grantFor('c'), op.doc)) throw new JxpError('Forbidden', refusal(grantFor('c'), 'c'));
+          if (state.get(id)) throw new JxpError('Conflict', `Document ${id} already exists on ${model.name}`);
+          state.set(id, { doc: op.doc, existed: current.has(id) });
+          counts.insertedCount++;
+          counts.insertedIds.push(id);
+          continue;
+        }
+        const found = state.get(op.id);
+        if (!found) throw new JxpError('NotFound', `Document ${op.id} not found on ${model.name}`);
+        const verb = op.kind === 'update' ? 'u' : 'd';
+        if (!grantCovers(grantFor(verb), found.doc)) throw new JxpError('Forbidden', refusal(grantFor(verb), verb));
+        if (op.kind === 'delete') {
+          state.set(op.id, null);
+          counts.deletedCount++;
+        } else {
+          state.set(op.id, { doc: this.merged(model, { id: op.id, doc: found.doc, version: 0 }, op.set, now), existed: found.existed });
+          counts.modifiedCount++;
+        }
+      }
+      const changes: DocumentChange[] = [];
+      for (const [id, s] of state) {
+        if (s === null) {
+          if (current.has(id)) changes.push({ kind: 'delete', id });
+        } else if (!current.has(id)) changes.push({ kind: 'insert', id, doc: s.doc });
+        else if (s.doc !== current.get(id)!.doc) changes.push({ kind: 'update', id, doc: s.doc });
+      }
+      return { changes, result: counts };
+    });
+    return { status: 'ok', message: `${model.name} bulk write`, data: outcome.result };
+  }
+
+  private change<R>(model: Model, identity: Identity | null, ids: string[], decide: (current: ReadonlyMap<string, StoredDocument>) => { changes: DocumentChange[]; result: R }): Promise<ChangeOutcome<R>> {
+    return this.commands.execute(new ChangeDocumentsCommand<R>(model.name, ids, decide, writerOf(identity))) as Promise<ChangeOutcome<R>>;
+  }
+
+  /** `GET /model`: every model with its perms and fields (the built-in user model added by the caller). */
+  describe(): { model: string; perms: Record<string, string>; fields: Record<string, unknown> }[] {
+    return [...this.models.values()].map((m) => ({
+      model: m.name,
+      perms: { ...m.perms },
+      fields: {
+        ...Object.fromEntries([...m.fields.values()].map((f) => [f.name, { ...f.schema, ...(f.ref ? { ref: f.ref } : {}), ...(f.default !== undefined ? { default: f.default } : {}), ...(m.required.includes(f.name) ? { required: true } : {}) }])),
+        ...Object.fromEntries(METADATA_FIELDS.map((f) => [f, { type: f === '_deleted' ? 'boolean' : 'string', metadata: true }])),
+      },
+    }));
+  }
+}
