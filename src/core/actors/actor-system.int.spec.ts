@@ -1,5 +1,5 @@
 import { backends, ReadRecordingStore, useEventStore } from '../../../test/support/databases.js';
-import { ConcurrencyError, type Event, type ExpectedVersion } from '../event-store/event.js';
+import { ConcurrencyError, type AppendOptions, type Event, type ExpectedVersion } from '../event-store/event.js';
 import { EventStore } from '../event-store/event-store.js';
 import { SnapshotStore } from '../event-store/snapshot-store.js';
 import { EventFeed, isTransient, type FeedEvent } from '../projections/event-feed.js';
@@ -30,10 +30,15 @@ describe.each(backends())('actors on $name', (backend) => {
     /** The real store, noting the highest position of each stream whose append has returned (committed). */
     class CommitNotingStore extends EventStore {
       readonly committed = new Map<string, number>();
-      override async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[]) {
-        const result = await super.append(streamId, expected, events);
-        this.committed.set(streamId, result.nextExpectedVersion);
-        return result;
+      override appendChained<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions = {}) {
+        const { link, result } = super.appendChained(streamId, expected, events, options);
+        return {
+          link,
+          result: result.then((r) => {
+            this.committed.set(streamId, r.nextExpectedVersion);
+            return r;
+          }),
+        };
       }
     }
     const store = new CommitNotingStore(opened.db);
@@ -150,9 +155,9 @@ describe.each(backends())('actor guarantees on $name', (backend) => {
     const gate = new Promise<void>((r) => (open = r));
     /** The real store, holding back appends to one stream until the test lets them go. */
     class GatedStore extends EventStore {
-      override async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[]) {
-        if (streamId === 'busy') await gate;
-        return super.append(streamId, expected, events);
+      override appendChained<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions = {}) {
+        if (streamId !== 'busy') return super.appendChained(streamId, expected, events, options);
+        return { link: { settled: false }, result: gate.then(() => super.append(streamId, expected, events)) };
       }
     }
     const actors = new ActorSystem(counter, new GatedStore(opened.db), feed, { ...DEFAULT_ACTOR_OPTIONS, maxActors: 2 });

@@ -1,5 +1,5 @@
 import { backends, openDatabase, useEventStore } from '../../../test/support/databases.js';
-import { ConcurrencyError, EventStoreOverloadedError, type RecordedEvent } from './event.js';
+import { ConcurrencyError, EventStoreOverloadedError, PredecessorFailedError, type RecordedEvent } from './event.js';
 import { EventStore } from './event-store.js';
 import { LogTail } from './log-tail.js';
 
@@ -25,6 +25,25 @@ describe.each(backends())('EventStore on $name', (backend) => {
     await expect(opened.store.append('s-missing', 'stream_exists', [ev(1)])).rejects.toMatchObject({ actual: 0 });
     await expect(opened.store.append('s-conflict', 'stream_exists', [ev(2)])).resolves.toMatchObject({ nextExpectedVersion: 2 });
     await expect(opened.store.append('s-conflict', 'any', [ev(3)])).resolves.toMatchObject({ nextExpectedVersion: 3 });
+  });
+
+  it('a chained append goes after its predecessor, and never lands when the predecessor failed', async () => {
+    // Both valid: the second, submitted before the first committed, lands after it.
+    const first = opened.store.appendChained('s-chain', 'no_stream', [ev(1), ev(2)]);
+    const second = opened.store.appendChained('s-chain', 2, [ev(3)], { after: first.link });
+    expect((await second.result).events.map((e) => e.streamPosition)).toEqual([3]);
+    expect((await first.result).nextExpectedVersion).toBe(2);
+
+    // Another writer takes position 1: the first conflicts. The second expects exactly the position the
+    // log now has, so only the chain keeps it (decided on the first's events) out of the log.
+    await opened.store.append('s-chain-raced', 'no_stream', [ev(100)]);
+    const failing = opened.store.appendChained('s-chain-raced', 'no_stream', [ev(1)]);
+    const dependent = opened.store.appendChained('s-chain-raced', 1, [ev(2)], { after: failing.link });
+    await expect(failing.result).rejects.toBeInstanceOf(ConcurrencyError);
+    await expect(dependent.result).rejects.toBeInstanceOf(PredecessorFailedError);
+    const late = opened.store.appendChained('s-chain-raced', 1, [ev(3)], { after: dependent.link });
+    await expect(late.result).rejects.toBeInstanceOf(PredecessorFailedError);
+    expect((await opened.store.readStream('s-chain-raced')).map((e) => (e.data as { n: number }).n)).toEqual([100]);
   });
 
   it('gives each caller of one group commit its own result, and a conflict undoes no one else', async () => {

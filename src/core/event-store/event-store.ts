@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Database } from '../database/database.js';
 import { GroupCommitter, type GroupCommitOptions } from './group-commit.js';
-import type { AppendOptions, AppendResult, Event, ExpectedVersion, LogCheckpoint, RecordedEvent, StreamAppend } from './event.js';
+import type { AppendLink, AppendOptions, AppendResult, Event, ExpectedVersion, LogCheckpoint, RecordedEvent, StreamAppend } from './event.js';
 import type { InlineHandler } from './inline-handler.js';
 import { EVENT_COLUMNS, PAYLOAD_COLUMNS, toRecorded } from './rows.js';
 
@@ -43,8 +43,18 @@ export class EventStore {
   }
 
   async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions = {}): Promise<AppendResult> {
+    if (options.after) return this.appendChained(streamId, expected, events, options).result;
     const [result] = await this.committer.submit([{ streamId, expected, events, idempotencyKey: options.idempotencyKey }]);
     return result;
+  }
+
+  /**
+   * An append a pipelined writer makes before its previous one (`options.after`) has committed: it goes
+   * to the log only after that one did, and the returned link lets the next be chained after this one.
+   */
+  appendChained<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions = {}): { link: AppendLink; result: Promise<AppendResult> } {
+    const { link, result } = this.committer.submitChained([{ streamId, expected, events, idempotencyKey: options.idempotencyKey }], options.after);
+    return { link, result: result.then(([r]) => r) };
   }
 
   /**

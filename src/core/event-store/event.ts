@@ -31,7 +31,18 @@ export type StreamAppend = Readonly<{
   idempotencyKey?: string;
 }>;
 
-export type AppendOptions = { idempotencyKey?: string };
+export type AppendOptions = {
+  idempotencyKey?: string;
+  /**
+   * An earlier append (of this stream, by this writer) this one was decided after: it is written only once
+   * that one committed, never beside it or before it, and fails with PredecessorFailedError if it failed.
+   */
+  after?: AppendLink;
+};
+
+/** An append as submitted, for a later one to be chained after (`AppendOptions.after`). Opaque. */
+export type AppendLink = Readonly<{ readonly settled: boolean }>;
+
 
 export type AppendResult = Readonly<{
   streamId: string;
@@ -69,6 +80,14 @@ export function matchesExpected(expected: ExpectedVersion, actual: number): bool
       return actual > 0;
     default:
       return expected === actual;
+  }
+}
+
+/** An append chained after one that failed: it was not written (it was decided on what never landed). */
+export class PredecessorFailedError extends ConflictError {
+  override readonly name = 'PredecessorFailedError';
+  constructor(readonly streamId: string) {
+    super(`stream ${streamId}: not written, the append it was decided after failed`);
   }
 }
 

@@ -6,6 +6,8 @@ import {
   EventStoreClosedError,
   EventStoreOverloadedError,
   matchesExpected,
+  PredecessorFailedError,
+  type AppendLink,
   type AppendResult,
   type Event,
   type ExpectedVersion,
@@ -49,6 +51,9 @@ type Unit = {
   appends: readonly Prepared[];
   eventCount: number;
   bytes: number;
+  /** Written only after this one committed (a pipelined writer's previous append). */
+  after?: Unit;
+  state: 'waiting' | 'committed' | 'failed';
   resolve: (results: AppendResult[]) => void;
   reject: (error: unknown) => void;
 };
@@ -94,16 +99,32 @@ export class GroupCommitter {
     this.nodeId = baseNodeId;
   }
 
-  submit(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
-    if (this.closed) return Promise.reject(new EventStoreClosedError('server shutting down'));
+  /** Like `submit`, and returns a link a later append can be chained after. */
+  submitChained(appends: readonly StreamAppend[], after?: AppendLink): { link: AppendLink; result: Promise<AppendResult[]> } {
+    const link = { settled: false, unit: undefined as Unit | undefined };
+    const result = this.submit(appends, after as ChainLink | undefined, link);
+    result.then(
+      () => (link.settled = true),
+      () => (link.settled = true),
+    );
+    return { link, result };
+  }
+
+  submit(appends: readonly StreamAppend[], after?: ChainLink, link?: ChainLink): Promise<AppendResult[]> {
+    // Refused before it was queued: a later append chained after this one must fail too.
+    const refuse = (error: unknown) => {
+      if (link) link.failed = true;
+      return Promise.reject(error);
+    };
+    if (this.closed) return refuse(new EventStoreClosedError('server shutting down'));
     if (this.queue.length >= this.options.maxQueuedAppends) {
-      return Promise.reject(new EventStoreOverloadedError('too many appends waiting; retry later'));
+      return refuse(new EventStoreOverloadedError('too many appends waiting; retry later'));
     }
     let prepared: Prepared[];
     try {
       prepared = appends.map(prepare);
     } catch (error) {
-      return Promise.reject(error); // unserialisable data (a BigInt, a cycle): this caller's alone
+      return refuse(error); // unserialisable data (a BigInt, a cycle): this caller's alone
     }
     let eventCount = 0;
     let bytes = 0;
@@ -113,10 +134,30 @@ export class GroupCommitter {
     }
     // An empty queue takes any one append, or one larger than the bound could never be written.
     if (this.queue.length > 0 && this.queuedBytes + bytes > this.options.maxQueuedBytes) {
-      return Promise.reject(new EventStoreOverloadedError('too many bytes waiting to be appended; retry later'));
+      return refuse(new EventStoreOverloadedError('too many bytes waiting to be appended; retry later'));
     }
+    const predecessor = after?.unit;
+    if (after?.failed || predecessor?.state === 'failed') return refuse(new PredecessorFailedError(prepared[0]?.streamId ?? ''));
     return new Promise((resolve, reject) => {
-      this.queue.push({ appends: prepared, eventCount, bytes, resolve, reject });
+      const unit: Unit = {
+        appends: prepared,
+        eventCount,
+        bytes,
+        after: predecessor?.state === 'waiting' ? predecessor : undefined,
+        state: 'waiting',
+        resolve: (results) => {
+          unit.state = 'committed';
+          unit.after = undefined;
+          resolve(results);
+        },
+        reject: (error) => {
+          unit.state = 'failed';
+          unit.after = undefined;
+          reject(error);
+        },
+      };
+      if (link) link.unit = unit;
+      this.queue.push(unit);
       this.queuedBytes += bytes;
       this.pump();
     });
@@ -135,6 +176,7 @@ export class GroupCommitter {
       // would just split the next batch in two.
       if (this.inFlight > 0 && !this.realBatchQueued()) return;
       const batch = this.takeBatch();
+      if (batch.length === 0) return; // all that waits is chained after appends still in flight
       this.inFlight++;
       void this.commit(batch).finally(() => {
         this.inFlight--;
@@ -151,18 +193,39 @@ export class GroupCommitter {
     return false;
   }
 
+  /**
+   * The next transaction's units, in queue order. A unit chained after one not yet committed stays queued
+   * (it was decided on that one's outcome; so do later units of its streams, to keep each stream's order);
+   * one chained after a failed one is refused here.
+   */
   private takeBatch(): Unit[] {
     const batch: Unit[] = [];
     let events = 0;
     let bytes = 0;
-    while (this.queue.length > 0) {
-      const next = this.queue[0];
+    let blocked: Set<string> | undefined;
+    let kept = 0;
+    let i = 0;
+    for (; i < this.queue.length; i++) {
+      const next = this.queue[i];
+      if (next.after?.state === 'failed') {
+        this.queuedBytes -= next.bytes;
+        next.reject(new PredecessorFailedError(next.appends[0]?.streamId ?? ''));
+        continue;
+      }
+      if (next.after?.state === 'waiting' || (blocked && next.appends.some((a) => blocked!.has(a.streamId)))) {
+        blocked ??= new Set();
+        for (const a of next.appends) blocked.add(a.streamId);
+        this.queue[kept++] = next;
+        continue;
+      }
       if (batch.length > 0 && (events + next.eventCount > this.options.maxBatchEvents || bytes + next.bytes > this.options.maxBatchBytes)) break;
-      batch.push(this.queue.shift()!);
+      batch.push(next);
       events += next.eventCount;
       bytes += next.bytes;
       this.queuedBytes -= next.bytes;
     }
+    // The kept units now fill the front; what was taken or refused sat between them and i.
+    if (i > kept) this.queue.splice(kept, i - kept);
     return batch;
   }
 
@@ -556,6 +619,9 @@ class InlineHandlerFailure extends Error {
     super(`inline handler ${handler} failed: ${(cause as Error)?.message ?? String(cause)}`);
   }
 }
+
+/** What `submitChained` hands out: which unit a later append waits for. */
+type ChainLink = { settled: boolean; unit?: Unit; failed?: boolean };
 
 type Accepted = { unit: Unit; streamId: string; from: number; append: Prepared };
 type Inserted = { globalPositions: number[]; transactionId: string; recordedAt: Date };
