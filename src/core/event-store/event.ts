@@ -41,7 +41,7 @@ export type AppendOptions = {
 };
 
 /** An append as submitted, for a later one to be chained after (`AppendOptions.after`). Opaque. */
-export type AppendLink = Readonly<{ readonly settled: boolean }>;
+export type AppendLink = Readonly<{ failed?: boolean }>;
 
 
 export type AppendResult = Readonly<{

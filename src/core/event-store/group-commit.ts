@@ -101,13 +101,8 @@ export class GroupCommitter {
 
   /** Like `submit`, and returns a link a later append can be chained after. */
   submitChained(appends: readonly StreamAppend[], after?: AppendLink): { link: AppendLink; result: Promise<AppendResult[]> } {
-    const link = { settled: false, unit: undefined as Unit | undefined };
-    const result = this.submit(appends, after as ChainLink | undefined, link);
-    result.then(
-      () => (link.settled = true),
-      () => (link.settled = true),
-    );
-    return { link, result };
+    const link: ChainLink = {};
+    return { link, result: this.submit(appends, after as ChainLink | undefined, link) };
   }
 
   submit(appends: readonly StreamAppend[], after?: ChainLink, link?: ChainLink): Promise<AppendResult[]> {
@@ -621,7 +616,7 @@ class InlineHandlerFailure extends Error {
 }
 
 /** What `submitChained` hands out: which unit a later append waits for. */
-type ChainLink = { settled: boolean; unit?: Unit; failed?: boolean };
+type ChainLink = { unit?: Unit; failed?: boolean };
 
 type Accepted = { unit: Unit; streamId: string; from: number; append: Prepared };
 type Inserted = { globalPositions: number[]; transactionId: string; recordedAt: Date };
