@@ -90,7 +90,6 @@ export function modelController(prefix: string, model: Model): Type {
     @ApiResponse({ status: 200, description: '{status: "ok", message: "<model> created", data}' })
     @apply(ERRORS)
     async create(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
-      const params = searchOf(request);
       response.status(200);
       return versioned(response, await this.documents.create(name, await this.auth.authenticate(request), request.body));
     }
@@ -102,7 +101,6 @@ export function modelController(prefix: string, model: Model): Type {
     @ApiResponse({ status: 412, description: 'PreconditionFailed (If-Match)' })
     @apply(ERRORS)
     async update(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
-      const params = searchOf(request);
       const identity = await this.auth.authenticate(request);
       return versioned(response, await this.documents.update(name, identity, String(request.params.id), request.body, header(request, 'if-match')));
     }
@@ -144,7 +142,6 @@ export function modelController(prefix: string, model: Model): Type {
     @ApiResponse({ status: 200, description: '{status: "ok", data: {insertedCount, modifiedCount, deletedCount, insertedIds}}' })
     @apply(ERRORS)
     async bulkWrite(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
-      const params = searchOf(request);
       response.status(200);
       return this.documents.bulkWrite(name, await this.auth.authenticate(request), request.body);
     }

@@ -3,7 +3,7 @@ import { Logger } from '@nestjs/common';
 import { ActorSystem } from '../../../core/actors/actor-system.js';
 import { ConcurrencyError } from '../../../core/event-store/event.js';
 import type { EventStore } from '../../../core/event-store/event-store.js';
-import { apiKeysDecider, type ApiKeysCommand, type ApiKeysState } from '../domain/api-keys.js';
+import { type ApiKeysCommand, type ApiKeysState } from '../domain/api-keys.js';
 import { IdentityError } from '../domain/identity-errors.js';
 import {
   apiKeysStreamId,

@@ -525,7 +525,7 @@ export class LiveMetrics {
     const resume = fromPosition !== undefined || after === undefined;
     const found: Stored[] = [];
     const limit = this.settings.maxResumeRecords;
-    await this.catchUp(feed, start, evaluation, (stored) => {
+    await this.catchUp(feed, start, (stored) => {
       if (!evaluation.test(stored)) return;
       if (resume && found.length >= limit) {
         throw new DomainError(`more than ${limit} records matched after position ${start}: read them with /query (from/to), then resume from a later position`, 'LIVE_TOO_MANY_RECORDS');
@@ -556,7 +556,7 @@ export class LiveMetrics {
       return;
     }
     const seeded = await this.seed(feed, evaluation);
-    await this.catchUp(feed, seeded ?? 0, evaluation, (stored) => {
+    await this.catchUp(feed, seeded ?? 0, (stored) => {
       if (evaluation.test(stored)) evaluation.apply(stored);
       else evaluation.position = stored.position;
     }, (meetAt) => {
@@ -604,7 +604,7 @@ export class LiveMetrics {
    * to `onRecord`, until it stands where the feed stands or further: then `meet(position)` runs, in the
    * same turn, so what the feed delivers next is exactly what comes after.
    */
-  private catchUp(feed: Feed, after: number, evaluation: Evaluation, onRecord: (stored: Stored) => void, meet: (position: number) => void): Promise<void> {
+  private catchUp(feed: Feed, after: number, onRecord: (stored: Stored) => void, meet: (position: number) => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let position = after;
       let done = false;
