@@ -4,6 +4,7 @@ import type { PostgresDriver } from 'typeorm/driver/postgres/PostgresDriver.js';
 import { UnavailableError } from '../errors/domain-errors.js';
 import type { ContextSchema } from './context-schemas.js';
 import { dataSourceOptions, type DatabaseTarget } from './data-source-options.js';
+import { SessionConnection, type HeldLock, type SessionClient } from './session-connection.js';
 
 export type Row = Record<string, any>;
 
@@ -34,20 +35,8 @@ export function isConnectionError(error: unknown): error is Error {
   );
 }
 
-/** Quotes a value as an SQL string literal (standard_conforming_strings, as on every supported server). */
-export function sqlLiteral(value: string): string {
-  if (value.includes('\u0000')) throw new Error('NUL cannot appear in an SQL literal');
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-/** A lock held on a connection of its own; `released` settles when it is released or its connection is lost. */
-export type HeldLock = { released: Promise<void>; release(): Promise<void> };
-
-type ListenClient = {
-  query(sql: string): Promise<unknown>;
-  on(event: 'notification', cb: (msg: { channel: string; payload?: string }) => void): void;
-  on(event: 'error' | 'end', cb: (error?: unknown) => void): void;
-};
+export { sqlLiteral } from './sql-literal.js';
+export type { HeldLock } from './session-connection.js';
 
 /**
  * The one door to PostgreSQL or PGlite. Everything goes through TypeORM's DataSource; hot paths use
@@ -57,6 +46,7 @@ type ListenClient = {
 export class Database implements SqlSession {
   /** Set by a connection failure, cleared by the next statement that gets through (see `admit`). */
   private down?: { retryAt: number; probing: boolean };
+  private sessionConnection?: SessionConnection;
   private constructor(
     readonly dataSource: DataSource,
     readonly kind: DatabaseTarget['kind'],
@@ -149,101 +139,31 @@ export class Database implements SqlSession {
   }
 
   /**
-   * Listens on `channel` (PostgreSQL only; nothing to hear on PGlite, which lives in this process alone)
-   * on a connection of its own, and listens again, every second, whenever that connection is lost, so
+   * Listens on `channel` (PostgreSQL only; nothing to hear on PGlite, which lives in this process alone),
+   * on the process's one session connection, listening again whenever it is lost and comes back, so
    * callers never handle a reconnect. Notifications sent meanwhile are missed: pair it with polling.
    * Returns a function that stops listening.
    */
   listen(channel: string, onNotify: (payload: string) => void): () => Promise<void> {
     if (!this.shared) return async () => {};
-    let stopped = false;
-    let retry: NodeJS.Timeout | undefined;
-    let waiting = false;
-    let current: { client: ListenClient; drop: (error?: unknown) => void } | undefined;
-    const again = () => {
-      current = undefined;
-      if (stopped || waiting) return;
-      waiting = true;
-      retry = setTimeout(() => {
-        waiting = false;
-        void connect();
-      }, 1000);
-      retry.unref();
-    };
-    const connect = async () => {
-      try {
-        const driver = this.dataSource.driver as PostgresDriver;
-        const [client, release] = (await driver.obtainMasterConnection()) as [ListenClient, (error?: unknown) => void];
-        let released = false;
-        const drop = (error?: unknown) => {
-          if (released) return;
-          released = true;
-          release(error ?? true);
-        };
-        client.on('notification', (msg) => msg.channel === channel && onNotify(msg.payload ?? ''));
-        client.on('error', (error) => {
-          drop(error);
-          again();
-        });
-        client.on('end', () => {
-          drop();
-          if (current?.client === client) again();
-        });
-        current = { client, drop };
-        await client.query(`LISTEN ${channel}`);
-        if (stopped) drop();
-      } catch {
-        current?.drop();
-        again();
-      }
-    };
-    void connect();
-    return async () => {
-      stopped = true;
-      clearTimeout(retry);
-      const listening = current;
-      current = undefined;
-      if (!listening) return;
-      await listening.client.query(`UNLISTEN ${channel}`).catch(() => undefined);
-      listening.drop();
-    };
+    return this.session.listen(channel, onNotify);
   }
 
   /**
-   * Takes the session advisory lock named `name` on a connection of its own, if nobody holds it: the lock
-   * is held until `release()`, or until that connection is lost (then `onLost` is told; PostgreSQL frees a
-   * dead process's locks at once). On PGlite, which one process owns, the lock is always granted.
+   * Takes the session advisory lock named `name`, if nobody holds it: held until `release()`, or until the
+   * session connection is lost (`released` settles; PostgreSQL frees a dead process's locks at once). On
+   * PGlite, which one process owns, the lock is always granted.
    */
   async tryLock(name: string): Promise<HeldLock | undefined> {
     if (!this.shared) return { released: new Promise<void>(() => undefined), release: async () => {} };
-    const driver = this.dataSource.driver as PostgresDriver;
-    const [client, release] = (await driver.obtainMasterConnection()) as [ListenClient, (error?: unknown) => void];
-    let dropped = false;
-    let lost!: () => void;
-    const released = new Promise<void>((resolve) => (lost = resolve));
-    const drop = (error?: unknown) => {
-      if (dropped) return;
-      dropped = true;
-      release(error ?? true);
-      lost();
-    };
-    client.on('error', (error) => drop(error));
-    client.on('end', () => drop());
-    try {
-      const [row] = ((await client.query(`SELECT pg_try_advisory_lock(hashtextextended(${sqlLiteral(name)}, 0)) AS taken`)) as RawResult).rows;
-      if (!row?.taken) {
-        drop();
-        return undefined;
-      }
-    } catch (error) {
-      drop(error);
-      throw error;
-    }
-    return {
-      released,
-      // Closing the connection frees the lock: nothing else ever uses this connection.
-      release: async () => drop(),
-    };
+    return this.session.tryLock(name);
+  }
+
+  private get session(): SessionConnection {
+    this.sessionConnection ??= new SessionConnection(
+      async () => (await (this.dataSource.driver as PostgresDriver).obtainMasterConnection()) as [SessionClient, (error?: unknown) => void],
+    );
+    return this.sessionConnection;
   }
 
   async isReady(): Promise<boolean> {
@@ -256,6 +176,7 @@ export class Database implements SqlSession {
   }
 
   async close(): Promise<void> {
+    this.sessionConnection?.close();
     if (this.dataSource.isInitialized) await this.dataSource.destroy();
     await this.pglite?.close();
   }
