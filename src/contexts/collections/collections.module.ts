@@ -5,6 +5,7 @@ import { Database } from '../../core/database/database.js';
 import { DatabaseModule } from '../../core/database/database.module.js';
 import { EventStore } from '../../core/event-store/event-store.js';
 import { ProjectionRuntime } from '../../core/projections/projection-runtime.js';
+import { PublishingAppender } from '../../core/projections/publishing-appender.js';
 import { CloseSqlSessionHandler, ExecuteSqlHandler, RunSqlQueryHandler } from './application/handlers.js';
 import { DEFAULT_SQL_ENGINE_OPTIONS, SqlEngine, type SqlEngineOptions } from './application/sql-engine.js';
 import { TablePolicies } from './documents/table-policies.js';
@@ -58,9 +59,9 @@ class CollectionsLifecycle implements OnModuleInit, OnModuleDestroy {
   providers: [
     {
       provide: SqlEngine,
-      inject: [Database, EventStore, ConfigService, EventFeed, TablePolicies],
-      useFactory: (db: Database, store: EventStore, config: ConfigService, feed: EventFeed, policies: TablePolicies) =>
-        new SqlEngine(db, store, engineOptions(config), feed, policies),
+      inject: [Database, PublishingAppender, ConfigService, TablePolicies],
+      useFactory: (db: Database, appender: PublishingAppender, config: ConfigService, policies: TablePolicies) =>
+        new SqlEngine(db, appender, engineOptions(config), policies),
     },
     {
       provide: DocumentStore,

@@ -8,6 +8,7 @@ import { Database } from '../../core/database/database.js';
 import { DatabaseModule } from '../../core/database/database.module.js';
 import { EventFeed } from '../../core/projections/event-feed.js';
 import { ProjectionRuntime } from '../../core/projections/projection-runtime.js';
+import { PublishingAppender } from '../../core/projections/publishing-appender.js';
 import { DEFAULT_LIMITS, type QueryLimits } from '../../core/query/index.js';
 import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { catalogDecider } from './domain/catalog.js';
@@ -116,9 +117,9 @@ class StreamsLifecycle implements OnModuleInit, OnModuleDestroy {
     { provide: FLOW_SETTINGS, inject: [ConfigService], useFactory: (config: ConfigService): FlowSettings => ({ maxFlows: intSetting(config, 'MAX_FLOWS', DEFAULT_MAX_FLOWS) }) },
     {
       provide: FlowManager,
-      inject: [Database, EventStore, EventFeed, ProjectionRuntime, CatalogView, CatalogActors, ConfigService],
-      useFactory: (db: Database, store: EventStore, feed: EventFeed, projections: ProjectionRuntime, catalog: CatalogView, actors: CatalogActors, config: ConfigService) =>
-        new FlowManager(db, store, feed, projections, catalog, actors, { limits: flowLimits(config), sweepMs: 1000 }),
+      inject: [Database, PublishingAppender, ProjectionRuntime, CatalogView, CatalogActors, ConfigService],
+      useFactory: (db: Database, appender: PublishingAppender, projections: ProjectionRuntime, catalog: CatalogView, actors: CatalogActors, config: ConfigService) =>
+        new FlowManager(db, appender, projections, catalog, actors, { limits: flowLimits(config), sweepMs: 1000 }),
     },
     {
       provide: MetricsService,

@@ -6,6 +6,7 @@ import { ProjectionStatusHandler, RebuildProjectionHandler } from './application
 import { EventFeed } from './event-feed.js';
 import { LogSubscriptions } from './log-subscriptions.js';
 import { ProjectionRuntime } from './projection-runtime.js';
+import { PublishingAppender } from './publishing-appender.js';
 import { StreamSubscriptions } from './stream-subscriptions.js';
 
 /** Projectors start once every context has registered its own (in onModuleInit), and stop before the database closes. */
@@ -48,10 +49,15 @@ class ProjectionsLifecycle implements OnApplicationBootstrap, BeforeApplicationS
       inject: [EventStore, Database, EventFeed],
       useFactory: (store: EventStore, db: Database, feed: EventFeed) => new LogSubscriptions(store, db, feed),
     },
+    {
+      provide: PublishingAppender,
+      inject: [EventStore, EventFeed],
+      useFactory: (store: EventStore, feed: EventFeed) => new PublishingAppender(store, feed),
+    },
     ProjectionsLifecycle,
     ProjectionStatusHandler,
     RebuildProjectionHandler,
   ],
-  exports: [ProjectionRuntime, StreamSubscriptions, LogSubscriptions],
+  exports: [ProjectionRuntime, StreamSubscriptions, LogSubscriptions, PublishingAppender],
 })
 export class ProjectionsModule {}

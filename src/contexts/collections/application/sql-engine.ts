@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { sqlLiteral, type Database, type Row, type SqlSession } from '../../../core/database/database.js';
 import { ConcurrencyError, type Event, type StreamAppend } from '../../../core/event-store/event.js';
 import type { EventStore } from '../../../core/event-store/event-store.js';
-import type { EventFeed } from '../../../core/projections/event-feed.js';
 import type { TablePolicies } from '../documents/table-policies.js';
 import { collectionStreamId, type CollectionEvent, type Document } from '../domain/collection.events.js';
 import { SqlConflictError, SqlError } from '../domain/sql-error.js';
@@ -66,18 +65,15 @@ export class SqlEngine {
 
   constructor(
     private readonly db: Database,
-    private readonly store: EventStore,
+    /** A PublishingAppender, so this process's subscribers (change feeds) hear commits at once; the bare store in tests. */
+    private readonly appender: Pick<EventStore, 'appendMany'>,
     readonly options: SqlEngineOptions = DEFAULT_SQL_ENGINE_OPTIONS,
-    /** When given, committed events are published to this process's subscribers (change feeds) at once. */
-    private readonly feed?: EventFeed,
     /** Tables whose rows follow a schema (documents models): their writes are validated and given metadata. */
     private readonly policies?: TablePolicies,
   ) {}
 
-  /** Appends, then hands what committed to this process's feed (other processes hear it from the log tail). */
   private async append(appends: StreamAppend[]): Promise<void> {
-    const results = await this.store.appendMany(appends);
-    if (this.feed) await this.feed.publish(results.flatMap((r) => r.events));
+    await this.appender.appendMany(appends);
   }
 
   get openTransactions(): number {

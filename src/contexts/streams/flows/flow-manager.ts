@@ -1,8 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Database } from '../../../core/database/database.js';
 import type { StreamAppend } from '../../../core/event-store/event.js';
-import type { EventStore } from '../../../core/event-store/event-store.js';
-import type { EventFeed } from '../../../core/projections/event-feed.js';
+import type { PublishingAppender } from '../../../core/projections/publishing-appender.js';
 import { Checkpoints } from '../../../core/projections/checkpoints.js';
 import { compareCheckpoints, LOG_START } from '../../../core/projections/log-position.js';
 import type { ProjectionRuntime } from '../../../core/projections/projection-runtime.js';
@@ -41,8 +40,7 @@ export class FlowManager {
 
   constructor(
     private readonly db: Database,
-    private readonly store: EventStore,
-    private readonly feed: EventFeed,
+    private readonly appender: PublishingAppender,
     private readonly projections: ProjectionRuntime,
     private readonly catalog: CatalogView,
     private readonly catalogActors: CatalogActors,
@@ -82,10 +80,9 @@ export class FlowManager {
     const flows = Object.values(this.catalog.current.flows).filter((f) => f.plan && f.source === source);
     const generations = [...new Set(flows.map((f) => f.sourceGeneration ?? 0))];
     if (generations.length === 0) return 0;
-    const results = await this.store.appendMany(
+    await this.appender.appendMany(
       generations.map((generation) => ({ streamId: flowControlStreamId(source, generation), expected: 'any' as const, events: [{ type: FLOW_FLUSH_REQUESTED, data: { at: new Date().toISOString() } }] })),
     );
-    await this.feed.publish(results.flatMap((r) => r.events)); // wakes this process's runners
     return flows.length;
   }
 
@@ -237,10 +234,7 @@ export class FlowManager {
           batch.push({ streamId, expected: 'any', events: append.records.map((data) => ({ type: 'RecordInserted', data })), idempotencyKey: append.key });
         }
         if (batch.length > 0) {
-          const results = await this.store.appendMany(batch);
-          // The log tail skips this process's rows: its subscribers hear them from the feed.
-          const published = this.feed.publish(results.flatMap((r) => r.events));
-          if (this.feed.congested) await published;
+          await this.appender.appendMany(batch);
         }
         await this.db.query(`DELETE FROM stream_flow_outbox WHERE id = $1::bigint`, [row.id]);
       }
