@@ -43,9 +43,10 @@ export class Checkpoints {
     ]);
   }
 
-  /** Empties the projector's tables and puts it back at the start of the log, at `version`. */
+  /** Empties the projector's tables (and what its `reset` empties) and puts it back at the start of the log, at `version`. */
   async reset(tx: SqlSession, projector: Projector): Promise<void> {
     if (projector.tables.length > 0) await tx.query(`TRUNCATE ${projector.tables.map((t) => `"${t.replace(/"/g, '""')}"`).join(', ')}`);
+    await projector.reset?.(tx);
     await tx.query(
       `UPDATE projection_checkpoints SET version = $2, transaction_id = $3::xid8, global_position = $4, updated_at = now() WHERE name = $1`,
       [projector.name, projector.version, LOG_START.transactionId, LOG_START.globalPosition],

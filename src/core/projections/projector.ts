@@ -15,6 +15,8 @@ export interface Projector {
   readonly selection: EventSelection;
   /** Its read-model tables, emptied on rebuild (created by its context's migrations). */
   readonly tables: readonly string[];
+  /** What a rebuild empties besides `tables`: rows it keeps in a table shared with others (in the rebuild's transaction). */
+  reset?(tx: SqlSession): Promise<void>;
   /** `inline` runs in the append's own transaction (never lags; its failure fails the append). Default `async`. */
   readonly mode?: 'async' | 'inline';
   handle(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void>;

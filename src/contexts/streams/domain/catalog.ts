@@ -100,6 +100,24 @@ function requireName(what: string, name: string): void {
   }
 }
 
+/**
+ * A stream (re)created under a name that flows read: each such flow starts over on the new generation,
+ * as a new generation of the flow (fresh state: the old windows held records of a stream that is gone),
+ * keeping its query, ttl and creation time. Generations after `streamGeneration` are taken in name order.
+ */
+function followNewSource(state: CatalogState, source: string, streamGeneration: number): CatalogEvent[] {
+  const readers = Object.entries(state.flows)
+    .filter(([, flow]) => flow.plan && flow.source === source)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return readers.flatMap(([name, flow], i): CatalogEvent[] => [
+    { type: 'FlowDeleted', data: { name, generation: flow.generation } },
+    {
+      type: 'FlowCreated',
+      data: { name, query: flow.query, source, generation: streamGeneration + 1 + i, createdAt: flow.createdAt, ttlMs: flow.ttlMs, replaced: true, plan: flow.plan, sourceGeneration: streamGeneration, startAfter: 0 },
+    },
+  ]);
+}
+
 export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent> = {
   initialState: () => ({ streams: {}, lookups: {}, flows: {}, generations: 0 }),
 
@@ -117,7 +135,8 @@ export const catalogDecider: Decider<CatalogState, CatalogCommand, CatalogEvent>
           type: 'StreamCreated',
           data: { name: command.name, generation: state.generations + 1, createdAt: command.at, replaced: exists, ...(command.streamKind ? { kind: command.streamKind } : {}) },
         };
-        return exists ? [{ type: 'StreamDeleted', data: { name: command.name, generation: state.streams[command.name].generation } }, created] : [created];
+        const replacedStream: CatalogEvent[] = exists ? [{ type: 'StreamDeleted', data: { name: command.name, generation: state.streams[command.name].generation } }] : [];
+        return [...replacedStream, created, ...followNewSource(state, command.name, state.generations + 1)];
       }
       case 'delete_stream': {
         if (looksLikeMetricStreamName(command.name)) requireMetricStreamName(command.name);

@@ -112,6 +112,7 @@ export class FlowManager {
       await this.projections.unregister(key);
       this.logger.log(`flow ${key} stopped`);
     }
+    await this.forgetDeadStates(state, wanted);
     for (const [key, [name, entry]] of wanted) {
       if (this.running.has(key)) continue;
       const projector = new FlowProjector(name, entry, {
@@ -126,6 +127,21 @@ export class FlowManager {
       this.projections.register(projector);
       this.armTtl(name, entry, running);
     }
+  }
+
+  /**
+   * Drops the state rows (window contents, scan state) of flow generations the catalog deleted or replaced,
+   * once their outbox is delivered. Generations are never reused, so a row of a generation this catalog
+   * already counted that it does not hold is dead, even if this process's catalog is behind another's.
+   */
+  private async forgetDeadStates(state: CatalogState, wanted: ReadonlyMap<string, unknown>): Promise<void> {
+    const rows = await this.db.query<{ flow: string }>(`SELECT flow FROM stream_flow_states`);
+    const dead = rows.map((r) => r.flow).filter((flow) => !wanted.has(flow) && Number(flow.split(':').at(-1)) <= state.generations);
+    if (dead.length === 0) return;
+    await this.db.query(
+      `DELETE FROM stream_flow_states s WHERE s.flow = ANY($1::text[]) AND NOT EXISTS (SELECT 1 FROM stream_flow_outbox o WHERE o.flow = s.flow)`,
+      [dead],
+    );
   }
 
   /**

@@ -94,6 +94,12 @@ export class FlowProjector implements Projector {
     this.selection = { streamPrefixes: [this.sourceStreamId, this.controlStreamId], eventTypes: ['RecordInserted', FLOW_FLUSH_REQUESTED] };
   }
 
+  /** A rebuild starts the flow over: no window contents, no scan state, not paused (what it wrote is keyed, so not written twice). */
+  async reset(tx: SqlSession): Promise<void> {
+    this.cached = undefined;
+    await tx.query(`UPDATE stream_flow_states SET state = NULL, token = '', paused = NULL, updated_at = now() WHERE flow = $1`, [this.name]);
+  }
+
   async handle(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void> {
     const mine = events.filter(
       (e) =>

@@ -1,5 +1,8 @@
+import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import WebSocket from 'ws';
 import type { RunningTideline } from '../../../app.factory.js';
+import { Database } from '../../../core/database/database.js';
+import { ProjectionStatusQuery, RebuildProjectionCommand } from '../../../core/projections/application/projection-queries.js';
 import { instantiate, type JsonValue, type PipelinePlan } from '../../../core/query/index.js';
 import { parseJet } from '../../../dialects/jet/parser/index.js';
 import { backends } from '../../../../test/support/databases.js';
@@ -116,6 +119,36 @@ describe('flows: durable JET pipelines (create flow … | insert_into, delete fl
       { n: 3, total: 6 },
       { n: 1, total: 10 },
     ]);
+  });
+
+  it('rebuilt, starts over with no state: what it writes equals the live run, nothing twice', async () => {
+    await ok(server, 'create stream rb_in; create stream rb_out');
+    await ok(server, 'create flow rb as rb_in | summarize { n: count(), total: sum(v) } over count_window(3) | insert_into(rb_out)');
+    await ok(server, 'insert into rb_in [{v: 1}, {v: 2}, {v: 3}, {v: 4}]');
+    await records(server, 'rb_out', 1);
+    const [name] = (await server.app.get(QueryBus).execute(new ProjectionStatusQuery())).map((p) => p.name).filter((n) => n.startsWith('flow:rb:'));
+    await server.app.get(CommandBus).execute(new RebuildProjectionCommand(name));
+    await ok(server, 'insert into rb_in [{v: 5}, {v: 6}]');
+    expect((await records(server, 'rb_out', 2)).map((r) => r.data)).toEqual([
+      { n: 3, total: 6 },
+      { n: 3, total: 15 },
+    ]);
+  });
+
+  it('follows its source when the stream is replaced, and its dead state rows are dropped', async () => {
+    await ok(server, 'create stream rs_in; create stream rs_out');
+    await ok(server, 'create flow rs as rs_in | summarize { n: count() } over count_window(2) | insert_into(rs_out)');
+    await ok(server, 'insert into rs_in [{v: 1}]'); // an open window, left behind with the old stream
+    await ok(server, 'create or replace stream rs_in');
+    await ok(server, 'insert into rs_in [{v: 2}, {v: 3}]');
+    expect((await records(server, 'rs_out', 1)).map((r) => r.data)).toEqual([{ n: 2 }]);
+    expect((await ok(server, 'list flows')).result.result.flows).toEqual(expect.arrayContaining([expect.objectContaining({ flowName: 'rs' })]));
+
+    await ok(server, 'delete flow rs');
+    const states = async () => (await server.app.get(Database).query<{ flow: string }>(`SELECT flow FROM stream_flow_states WHERE flow LIKE 'flow:rs:%'`)).length;
+    const deadline = Date.now() + 5000;
+    while ((await states()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(await states()).toBe(0);
   });
 
   it('ends a flow when its ttl passes', async () => {
