@@ -59,6 +59,11 @@ export class ProjectionRuntime {
     await runner.stop();
   }
 
+  /** Whether this process runs the async projector `name` now. */
+  owns(name: string): boolean {
+    return this.runners.get(name)?.isOwner ?? false;
+  }
+
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;

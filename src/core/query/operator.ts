@@ -44,6 +44,8 @@ export interface OpRuntime {
   push(record: unknown, meta: RecordMeta, next: Next): void;
   flush(meta: RecordMeta, next: Next): void;
   advance(timeMs: number, meta: RecordMeta, next: Next): void;
+  /** The earliest time at which `advance` would close an open window (arrival-time windows only), or null. */
+  nextClose?(): number | null;
   save(): JsonValue;
   load(state: JsonValue): void;
 }

@@ -28,6 +28,8 @@ export interface PipelineRuntime {
   flush(): Output[];
   /** Closes arrival-time windows whose end is at or before `timeMs` (a commit time, not the wall clock). */
   advance(timeMs: number): Output[];
+  /** The earliest commit time at which `advance` would emit (an open arrival-time window's end), or null: when to tick. */
+  nextClose(): number | null;
   /** The whole operator state as JSON; `instantiate(plan, ctx, snapshot)` restores it exactly. */
   snapshot(): JsonValue;
 }
@@ -227,6 +229,14 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
     advance(timeMs) {
       const meta = { offset: last?.offset ?? -1, time: Math.max(timeMs, last?.time ?? timeMs) };
       return cascade(meta, (op, next) => op.advance(timeMs, meta, next));
+    },
+    nextClose() {
+      let earliest: number | null = null;
+      for (const op of ops) {
+        const at = op.nextClose?.() ?? null;
+        if (at !== null && (earliest === null || at < earliest)) earliest = at;
+      }
+      return earliest;
     },
     snapshot() {
       return structuredClone({ v: SNAPSHOT_VERSION, plan: fingerprint, ops: ops.map((op) => op.save()), last }) as JsonValue;

@@ -445,6 +445,15 @@ export class SummarizeRuntime implements OpRuntime {
     this.closeFixed(this.watermark, meta, next);
   }
 
+  nextClose(): number | null {
+    const w = this.window;
+    if (!w || this.measure !== 'arrival' || w.type === 'sliding') return null; // a sliding window emits at its records
+    if (w.type === 'session') return this.session ? this.session.last + w.timeout + 1 : null;
+    let earliest: number | null = null;
+    for (const win of this.windows.values()) if (earliest === null || win.end < earliest) earliest = win.end;
+    return earliest;
+  }
+
   // ------------------------------------------------------------------------------------------ snapshot
 
   private saveGroups(groups: Groups): JsonValue {

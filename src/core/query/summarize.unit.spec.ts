@@ -220,10 +220,13 @@ describe('summarize over windows', () => {
       window: { type: 'tumbling', size: 60_000, measure: { by: 'arrival' } },
     });
     const p = instantiate({ source: 's', operators: [op] });
+    expect(p.nextClose()).toBeNull();
     expect(p.push({}, { offset: 0, time: 1_000 })).toEqual([]);
     expect(p.push({}, { offset: 1, time: 59_999 })).toEqual([]);
+    expect(p.nextClose()).toBe(60_000); // when to tick
     expect(p.advance(59_999)).toEqual([]);
     expect(recordsOf(p.advance(60_000))).toEqual([{ start: 0, n: 2 }]);
+    expect(p.nextClose()).toBeNull();
     expect(p.push({}, { offset: 2, time: 61_000 })).toEqual([]);
     expect(recordsOf(p.push({}, { offset: 3, time: 125_000 }))).toEqual([{ start: 60_000, n: 1 }]);
     expect(recordsOf(p.flush())).toEqual([{ start: 120_000, n: 1 }]);
@@ -258,6 +261,7 @@ describe('summarize over windows', () => {
     const p = instantiate({ source: 's', operators: [op] });
     p.push({ u: 'a' }, { offset: 0, time: 0 });
     p.push({ u: 'b' }, { offset: 1, time: 500 });
+    expect(p.nextClose()).toBe(1501);
     expect(p.advance(1500)).toEqual([]);
     expect(recordsOf(p.advance(1501))).toEqual([{ n: 1, u: 'a' }, { n: 1, u: 'b' }]);
     expect(p.flush()).toEqual([]);

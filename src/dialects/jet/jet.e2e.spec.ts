@@ -132,6 +132,14 @@ describe('JET dialect (JSONJet): HTTP and /ws over durable streams', () => {
     expect(((await (await fetch(`${server.url}/api/status`)).json()) as Message).activeQueries).toBe(0);
   });
 
+  it('closes a live query\'s arrival-time window when its time passes, with no later record', async () => {
+    await client.request({ type: 'execute', query: 'create stream ticks', requestId: 'tc' });
+    const windowed = await client.request({ type: 'execute', query: 'ticks | summarize {n: count()} over w = tumbling_window(1s)', requestId: 'tw' });
+    await client.request({ type: 'insert', target: 'ticks', data: [{ v: 1 }, { v: 2 }], requestId: 'ti' });
+    expect((await client.waitForData(windowed.result.subscriptionId, 1))[0].data).toMatchObject({ n: 2 });
+    await client.request({ type: 'unsubscribe', subscriptionId: windowed.result.subscriptionId, requestId: 'tu' });
+  });
+
   it('resumes from an offset across a server restart with no gap or duplicate', async () => {
     const before = await JetSocket.open(wsUrl(server));
     const sub = await before.request({ type: 'subscribe', streamName: 'sensor_data', fromOffset: 'earliest', requestId: 'all' });

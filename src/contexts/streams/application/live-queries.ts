@@ -4,7 +4,14 @@ import type { CatalogView } from './catalog-view.js';
 import type { LiveQueryHandle, LiveQueryOutput } from './commands.js';
 import type { StreamRecords } from './stream-records.js';
 
-type Running = { source: string; runtime: PipelineRuntime; emit: (outputs: Output[], offset: number | undefined) => void };
+type Running = { source: string; runtime: PipelineRuntime; emit: (outputs: Output[], offset: number | undefined) => void; tick?: NodeJS.Timeout };
+
+/**
+ * How long after an arrival-time window's end (a commit time) its tick waits before closing it: records
+ * committed before the end but delivered a little after it still land in it.
+ */
+const TICK_GRACE_MS = 250;
+const MAX_TIMER_MS = 86_400_000;
 
 /**
  * Live queries of this process: a plan run over its source stream's new records, its outputs handed to
@@ -50,12 +57,14 @@ export class LiveQueries {
         return;
       }
       emit(outputs, delivered.offset);
+      this.armTick(entry);
     });
     this.running.add(entry);
     return {
       streamName: plan.source,
       close: () => {
         subscription.close();
+        clearTimeout(entry.tick);
         this.running.delete(entry);
       },
     };
@@ -74,6 +83,26 @@ export class LiveQueries {
       }
     }
     return flushed;
+  }
+
+  /** An arrival-time window closes when its time passes, not only when a later record arrives. */
+  private armTick(entry: Running): void {
+    const at = entry.runtime.nextClose();
+    clearTimeout(entry.tick);
+    entry.tick = undefined;
+    if (at === null) return;
+    entry.tick = setTimeout(() => {
+      entry.tick = undefined;
+      if (!this.running.has(entry)) return;
+      if (Date.now() < at) return this.armTick(entry); // a far end: the timer was capped
+      try {
+        entry.emit(entry.runtime.advance(at), undefined);
+      } catch (error) {
+        this.logger.warn(`a live query over ${entry.source} failed to close its window: ${(error as Error).message}`);
+      }
+      this.armTick(entry);
+    }, Math.min(Math.max(0, at - Date.now()) + TICK_GRACE_MS, MAX_TIMER_MS));
+    entry.tick.unref();
   }
 
   get count(): number {

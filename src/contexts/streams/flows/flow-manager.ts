@@ -8,7 +8,7 @@ import type { ProjectionRuntime } from '../../../core/projections/projection-run
 import type { JsonValue, PipelinePlan, QueryLimits } from '../../../core/query/index.js';
 import { CATALOG_STREAM, recordStreamId, type CatalogState, type FlowEntry } from '../domain/catalog.js';
 import type { CatalogActors, CatalogView } from '../application/catalog-view.js';
-import { FLOW_FLUSH_REQUESTED, FLOW_LOG_STREAM, flowControlStreamId, flowKey, FlowProjector, type OutboxAppend } from './flow-projector.js';
+import { FLOW_CLOCK_TICKED, FLOW_FLUSH_REQUESTED, FLOW_LOG_STREAM, flowControlStreamId, flowKey, FlowProjector, type OutboxAppend } from './flow-projector.js';
 
 export type FlowManagerOptions = {
   /** Engine bounds of each flow (groups, window contents…): past one the flow pauses, with an error in `_log`. */
@@ -20,7 +20,16 @@ export type FlowManagerOptions = {
 /** Longest a timer may be set for (setTimeout's bound); a later ttl is re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-type Running = { projector: FlowProjector; ttl?: NodeJS.Timeout };
+/** How long after an arrival-time window's end its tick is appended: records committed just before it still land in it. */
+const TICK_GRACE_MS = 250;
+
+type Running = {
+  projector: FlowProjector;
+  ttl?: NodeJS.Timeout;
+  owned?: boolean;
+  /** The window end it last ticked for, and how often (a tick that committed before that end by the database's clock is tried again). */
+  ticked?: { at: number; attempts: number; sentAt: number };
+};
 
 /**
  * Runs the catalog's flows: one async projector of the core runtime per live flow generation (so one
@@ -184,9 +193,34 @@ export class FlowManager {
     }
   }
 
+  /**
+   * Appends a clock tick for each flow this process runs whose open arrival-time window has ended (by
+   * the wall clock, with a grace) and heard no record since: the window closes when its time passes.
+   * Keyed by flow and window end, so two processes (one just taking over) append one tick.
+   */
+  private async tick(): Promise<void> {
+    const due: StreamAppend[] = [];
+    for (const [key, running] of this.running) {
+      const owned = this.projections.owns(key);
+      if (owned && !running.owned) running.projector.forgetClose(); // just taken over: its windows are in its row
+      running.owned = owned;
+      if (!owned) continue;
+      const at = await running.projector.pendingClose(this.db);
+      if (at === null || Date.now() < at + TICK_GRACE_MS) continue;
+      const last = running.ticked?.at === at ? running.ticked : undefined;
+      if (last && Date.now() < last.sentAt + 2000 * 2 ** Math.min(last.attempts, 5)) continue; // the last tick may still be on its way
+      const attempts = last ? last.attempts + 1 : 0;
+      running.ticked = { at, attempts, sentAt: Date.now() };
+      const { source, sourceGeneration } = running.projector.entry;
+      due.push({ streamId: flowControlStreamId(source, sourceGeneration ?? 0), expected: 'any', events: [{ type: FLOW_CLOCK_TICKED, data: { closes: at } }], idempotencyKey: `${key}:tick:${at}:${attempts}` });
+    }
+    if (due.length > 0) await this.appender.appendMany(due);
+  }
+
   /** Delivers every outbox row of flows that have some (left by a crash, by another process, by a failure). */
   private async sweep(): Promise<void> {
     if (this.stopped) return;
+    await this.tick().catch((error: unknown) => this.logger.debug?.(`flow clock tick failed: ${(error as Error).message}`));
     try {
       const rows = await this.db.query<{ flow: string }>(`SELECT DISTINCT flow FROM stream_flow_outbox`);
       await Promise.all(rows.map((r) => this.deliver(r.flow)));

@@ -29,6 +29,13 @@ export function flowControlStreamId(source: string, generation: number): string 
 export const FLOW_FLUSH_REQUESTED = 'FlowFlushRequested';
 
 /**
+ * The clock, in the log: closes the arrival-time windows that ended by its commit time, for every flow
+ * over the stream. Appended when a window's end has passed with no record after it, so a replay closes
+ * the window at the same point.
+ */
+export const FLOW_CLOCK_TICKED = 'FlowClockTicked';
+
+/**
  * The plan with its objects' keys in one order: a plan read back from the log (jsonb) has its keys
  * reordered, and a snapshot only restores into the plan it was taken from, key for key.
  */
@@ -79,6 +86,8 @@ export class FlowProjector implements Projector {
   /** The runtime as this process last committed it, and the token of that state row. */
   private cached?: { token: string; runtime: PipelineRuntime };
   private errors: (QueryEvaluationError | QueryLimitError)[] = [];
+  /** When its open arrival-time windows next close, as of its last batch here (undefined: not known). */
+  private closesAt?: number | null;
 
   constructor(
     readonly flowName: string,
@@ -91,7 +100,7 @@ export class FlowProjector implements Projector {
     this.controlStreamId = flowControlStreamId(entry.source, entry.sourceGeneration ?? 0);
     this.startAfter = entry.startAfter ?? 0;
     // A prefix also selects longer generations (`…:1` selects `…:12`): handle keeps the exact streams only.
-    this.selection = { streamPrefixes: [this.sourceStreamId, this.controlStreamId], eventTypes: ['RecordInserted', FLOW_FLUSH_REQUESTED] };
+    this.selection = { streamPrefixes: [this.sourceStreamId, this.controlStreamId], eventTypes: ['RecordInserted', FLOW_FLUSH_REQUESTED, FLOW_CLOCK_TICKED] };
   }
 
   /** A rebuild starts the flow over: no window contents, no scan state, not paused (what it wrote is keyed, so not written twice). */
@@ -104,15 +113,30 @@ export class FlowProjector implements Projector {
     const mine = events.filter(
       (e) =>
         (e.streamId === this.sourceStreamId && e.type === 'RecordInserted' && e.streamPosition > this.startAfter) ||
-        (e.streamId === this.controlStreamId && e.type === FLOW_FLUSH_REQUESTED && e.globalPosition > (this.entry.logFrom?.globalPosition ?? 0)),
+        (e.streamId === this.controlStreamId && (e.type === FLOW_FLUSH_REQUESTED || e.type === FLOW_CLOCK_TICKED) && e.globalPosition > (this.entry.logFrom?.globalPosition ?? 0)),
     );
     if (mine.length === 0) return;
     try {
       await this.run(tx, mine);
     } catch (error) {
       this.cached = undefined; // the transaction rolls back: the runtime in memory is ahead of its row
+      this.closesAt = undefined;
       throw error;
     }
+  }
+
+  /** Forgets when its windows close (another process may have run it since): the next `pendingClose` reads its row. */
+  forgetClose(): void {
+    this.closesAt = undefined;
+  }
+
+  /** The commit time at which its next arrival-time window closes, or null (none open, or paused). */
+  async pendingClose(db: SqlSession): Promise<number | null> {
+    if (this.closesAt !== undefined) return this.closesAt;
+    const [row] = await db.query<{ state: string | null; paused: string | null }>(`SELECT state, paused FROM stream_flow_states WHERE flow = $1`, [this.name]);
+    const state = row?.state && !row.paused ? (JSON.parse(row.state) as JsonValue) : undefined;
+    this.closesAt = state ? instantiate(this.plan, { lookup: this.deps.lookup, limits: this.deps.limits, onError: () => undefined }, state).nextClose() : null;
+    return this.closesAt;
   }
 
   private async run(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void> {
@@ -120,7 +144,10 @@ export class FlowProjector implements Projector {
       `SELECT state, token, paused FROM stream_flow_states WHERE flow = $1 FOR UPDATE`,
       [this.name],
     );
-    if (row?.paused) return; // paused at a bound: its records pass by until the flow is replaced
+    if (row?.paused) {
+      this.closesAt = null;
+      return; // paused at a bound: its records pass by until the flow is replaced
+    }
     const runtime =
       this.cached && row && this.cached.token === row.token
         ? this.cached.runtime
@@ -134,15 +161,17 @@ export class FlowProjector implements Projector {
     const appends: OutboxAppend[] = [];
     let paused: string | null = null;
     for (const event of events) {
-      const flush = event.streamId === this.controlStreamId;
-      // A flush is named by its place in the log: it has no offset in the source.
-      const offset = flush ? null : event.streamPosition;
-      const at = flush ? `flush-${event.globalPosition}` : String(offset);
+      const control = event.streamId === this.controlStreamId;
+      const flush = control && event.type === FLOW_FLUSH_REQUESTED;
+      // A flush or a tick is named by its place in the log: it has no offset in the source.
+      const offset = control ? null : event.streamPosition;
+      const at = control ? `${flush ? 'flush' : 'tick'}-${event.globalPosition}` : String(offset);
       const time = event.recordedAt.getTime();
       this.errors = [];
       const outputs: Output[] = [];
       try {
         if (flush) outputs.push(...runtime.flush());
+        else if (control) outputs.push(...runtime.advance(time));
         else {
           outputs.push(...runtime.advance(time));
           outputs.push(...runtime.push(event.data as JsonValue, { offset: event.streamPosition, time }));
@@ -187,5 +216,6 @@ export class FlowProjector implements Projector {
       this.deps.written(this.name);
     }
     this.cached = { token, runtime };
+    this.closesAt = paused === null ? runtime.nextClose() : null;
   }
 }

@@ -151,6 +151,13 @@ describe('flows: durable JET pipelines (create flow … | insert_into, delete fl
     expect(await states()).toBe(0);
   });
 
+  it('closes an arrival-time window when its time passes, with no later record (a tick in the log)', async () => {
+    await ok(server, 'create stream tk_in; create stream tk_out');
+    await ok(server, 'create flow tk as tk_in | summarize { n: count() } over tumbling_window(1s) | insert_into(tk_out)');
+    await ok(server, 'insert into tk_in [{v: 1}, {v: 2}]');
+    expect((await records(server, 'tk_out', 1)).map((r) => r.data)).toEqual([{ n: 2 }]);
+  });
+
   it('ends a flow when its ttl passes', async () => {
     await ok(server, 'create stream t_in; create stream t_out');
     const created = await ok(server, 'create flow t ttl(1s) as t_in | insert_into(t_out)');
