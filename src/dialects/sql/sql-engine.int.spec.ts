@@ -118,6 +118,12 @@ describe.each(backends())('SQL statements on $name', (backend) => {
     await run("UPDATE secrets SET v = 1 WHERE k = 'a'");
     expect((await run("ERASE FROM secrets WHERE k = 'a'")).rows).toEqual([[1]]);
     expect((await run('SELECT k FROM secrets FOR SYSTEM_TIME ALL')).rows).toEqual([['b']]);
+    // Gone from the log too, so no rebuild brings it back; the events stay, positions and all.
+    const logged = await db.query<{ type: string; data: { rows?: { doc: { k: string } }[] } }>(`SELECT type, data FROM events WHERE stream_id LIKE '%secrets' ORDER BY global_position`);
+    expect(logged.map((e) => e.type)).toEqual(['RowsInserted', 'RowsUpdated', 'RowsErased']);
+    expect(logged.flatMap((e) => e.data.rows ?? []).map((r) => r.doc.k)).toEqual(['b']);
+    await runtime.rebuild(collectionsProjector.name);
+    expect((await run('SELECT k FROM secrets FOR SYSTEM_TIME ALL')).rows).toEqual([['b']]);
   });
 
   it('knows tables and columns: information_schema, Unknown table, Unknown column with their spans', async () => {

@@ -1,5 +1,6 @@
 import type { SqlSession } from '../../../core/database/database.js';
 import type { RecordedEvent } from '../../../core/event-store/event.js';
+import { redactEvents } from '../../../core/event-store/redaction.js';
 import type { Projector } from '../../../core/projections/projector.js';
 import { COLLECTION_EVENT_TYPES, COLLECTION_STREAM_PREFIX, type CollectionEvent, type RowsInserted } from '../domain/collection.events.js';
 
@@ -105,9 +106,16 @@ async function apply(tx: SqlSession, event: RecordedEvent<CollectionEvent>): Pro
         xid,
       ]);
       break;
-    case 'RowsErased':
+    case 'RowsErased': {
       await tx.query(`DELETE FROM collection_rows WHERE tbl = $1 AND row_id = ANY($2::text[])`, [table, event.data.ids]);
+      // Gone from every time means from the log too: the rows' documents leave the events that carried them.
+      const erased = new Set(event.data.ids);
+      await redactEvents(tx, event.streamId, ['RowsInserted', 'RowsUpdated'], (data) => {
+        const rows = (data as RowsInserted['data']).rows;
+        return rows.some((r) => erased.has(r.id)) ? { ...(data as object), rows: rows.filter((r) => !erased.has(r.id)) } : undefined;
+      });
       break;
+    }
   }
   await tx.query(
     `INSERT INTO collection_tables (tbl, version, changed_at, created_at) VALUES ($1, $2, ${tick(3)}, ${tick(3)})
