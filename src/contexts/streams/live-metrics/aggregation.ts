@@ -32,8 +32,12 @@ export function newGroup(distinctFields: readonly string[]): GroupState {
   };
 }
 
-/** Adds one record: its value, timestamp and, for count(distinct x), its value of each such field. */
-export function addToGroup(group: GroupState, value: number, timestamp: number, fieldOf: (field: string) => unknown): void {
+/**
+ * Adds one record: its value, timestamp and, for count(distinct x), its value of each such field (at most
+ * `maxDistinct` values per field are kept: false when a new one was refused).
+ */
+export function addToGroup(group: GroupState, value: number, timestamp: number, fieldOf: (field: string) => unknown, maxDistinct = Infinity): boolean {
+  let kept = true;
   group.count++;
   if (Number.isFinite(value)) {
     group.sum += value;
@@ -51,9 +55,14 @@ export function addToGroup(group: GroupState, value: number, timestamp: number, 
   if (group.distinct) {
     for (const [field, seen] of group.distinct) {
       const v = fieldOf(field);
-      if (v !== undefined && v !== null) seen.add(typeof v + ':' + String(v));
+      if (v === undefined || v === null) continue;
+      const key = typeof v + ':' + String(v);
+      if (seen.has(key)) continue;
+      if (seen.size >= maxDistinct) kept = false;
+      else seen.add(key);
     }
   }
+  return kept;
 }
 
 export function groupResult(fn: LiveAggregateFn, group: GroupState, distinctField?: string): number {

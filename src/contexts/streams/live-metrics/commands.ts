@@ -14,15 +14,24 @@ export type LiveGroupBy = { kind: 'tag'; field: string } | { kind: 'interval'; i
 
 /** What a live query computes over the records that pass its `where`. */
 export type LiveMetricShape =
-  /** Every matching record is pushed. */
-  | { kind: 'plain' }
+  /**
+   * Every matching record is pushed; with `fields`, only those of its dimensions and tags (timestamp and value
+   * always), as the read model answers `SELECT a, b FROM …`.
+   */
+  | { kind: 'plain'; fields?: readonly string[] }
   /**
    * Aggregates over every record (no groupBy: one record, `tags` = each aggregate under its `resultKey`,
    * e.g. `count(*)`), per value of a tag (or dimension: `value` = the first aggregate, `tags` = {tag: group}),
    * or per epoch-aligned interval bucket `[floor(ts / n) * n, … + n)` (`value` and `tags[resultKey]` = the
    * first aggregate). As the metrics read model answers the same select.
    */
-  | { kind: 'aggregate'; aggregates: LiveAggregate[]; groupBy?: LiveGroupBy };
+  | { kind: 'aggregate'; aggregates: LiveAggregate[]; groupBy?: LiveGroupBy }
+  /**
+   * SELECT DISTINCT field: each value of the field not seen before among the matches is pushed once, as the
+   * read model answers it (`{timestamp: 0, value: 0, dimensions|tags: {field: v}}`, or the timestamp/value).
+   * A value whose points are all deleted is forgotten, so it is pushed again if it comes back.
+   */
+  | { kind: 'distinct'; field: string };
 
 export type LiveAggregate = { fn: LiveAggregateFn; resultKey: string; distinctField?: string };
 
@@ -55,7 +64,7 @@ export type LiveSubscribeOptions = {
   /** Plain queries: resume; the answer (`records`) is exactly the matches after this offset. */
   fromPosition?: number;
   onPush: (push: LivePush) => void;
-  /** A bound reached (groups), told once per subscriber. */
+  /** A bound reached (groups), a delete that could not be applied, the metric dropped: told once per reason and subscriber. */
   onError?: (quid: string, message: string) => void;
 };
 

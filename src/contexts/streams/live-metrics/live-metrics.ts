@@ -8,18 +8,22 @@ import { recordStreamId, StreamNotFoundError } from '../domain/catalog.js';
 import type { CatalogView } from '../application/catalog-view.js';
 import { conditionExpression, equalityIndexOf } from './compile-condition.js';
 import { addToGroup, groupResult, newGroup, type GroupState } from './aggregation.js';
-import type { MetricCondition, MetricRecord, MetricSelection } from '../metrics/domain/metric-query.js';
+import type { MetricCondition, MetricGroupState, MetricGroupStatesRequest, MetricRecord, MetricSelection } from '../metrics/domain/metric-query.js';
 import type { LiveMetricQuerySpec, LiveMetricRecord, LiveMetricsStats, LiveMetricSubscription, LivePush, LiveSubscribeOptions } from './commands.js';
 
 /**
- * Answers a select over a metric's stored points (the metrics read model) complete up to `position`; used to
- * seed an aggregate evaluation instead of reading the stream from its start.
+ * The metrics read model (`metric_points`, through the QueryBus), which seeds aggregate and distinct
+ * evaluations (and re-seeds them after a delete): the stream is never read from its start.
  */
-export type StoredAnswer = (stream: string, selection: MetricSelection) => Promise<{ records: MetricRecord[]; position: number }>;
+export type LiveReadModel = {
+  /** Every group's incremental state, complete up to `position`. */
+  groupStates(stream: string, request: MetricGroupStatesRequest): Promise<{ groups: MetricGroupState[]; position: number }>;
+  /** A select's answer, complete up to `position`. */
+  select(stream: string, selection: MetricSelection): Promise<{ records: MetricRecord[]; position: number }>;
+};
 
-/** Aggregates whose state the read model's count, sum, min and max rebuild exactly. */
-const SEEDABLE: ReadonlySet<string> = new Set(['count', 'sum', 'min', 'max', 'avg']);
-const SEED_ATTEMPTS = 3;
+/** Records held while an evaluation is re-seeded after a delete; past it they are dropped and the seed asked again. */
+const MAX_HELD = 10_000;
 
 export type LiveMetricsSettings = {
   /** Groups (tag values, open interval buckets) one aggregate evaluation keeps. */
@@ -55,6 +59,25 @@ function fieldOf(record: LiveMetricRecord, field: string): string | number | und
 
 const valueKey = (v: unknown) => (typeof v === 'number' ? `n${v}` : `s${String(v)}`);
 
+/** The value of a DISTINCT's field in a record, and where it sits (as the read model answers a DISTINCT). */
+function distinctRecordOf(record: LiveMetricRecord, field: string): LiveMetricRecord | undefined {
+  if (field === 'timestamp') return { timestamp: record.timestamp, value: 0, dimensions: {}, tags: {} };
+  if (field === 'value') return { timestamp: 0, value: record.value, dimensions: {}, tags: {} };
+  if (Object.hasOwn(record.dimensions, field)) return { timestamp: 0, value: 0, dimensions: { [field]: record.dimensions[field] }, tags: {} };
+  if (Object.hasOwn(record.tags, field)) return { timestamp: 0, value: 0, dimensions: {}, tags: { [field]: record.tags[field] } };
+  return undefined;
+}
+
+function distinctKeyOf(record: MetricRecord | LiveMetricRecord, field: string): string | undefined {
+  if (field === 'timestamp') return valueKey(record.timestamp);
+  if (field === 'value') return valueKey(record.value);
+  const v = Object.hasOwn(record.dimensions, field) ? record.dimensions[field] : Object.hasOwn(record.tags, field) ? record.tags[field] : undefined;
+  return v === undefined ? undefined : valueKey(v);
+}
+
+/** The key count(distinct f) keeps a value under (`*` and `value`: the record's value). */
+const distinctValueKey = (v: unknown) => typeof v + ':' + String(v);
+
 /**
  * One stream's shared subscription: every record is offered to the evaluations that may match it, those
  * indexed by a tag value found by that value (a map lookup), the others tried one by one.
@@ -81,6 +104,11 @@ class Feed {
   private receive(event: FeedEvent): void {
     if ('transient' in event) return;
     this.position = event.streamPosition;
+    if (event.type === 'PointsDeleted') {
+      // Running aggregates cannot subtract: each one is re-seeded from the read model, which applied the delete.
+      for (const evaluation of this.evaluations()) if (!evaluation.plain) evaluation.reseed(event.streamPosition);
+      return;
+    }
     const record = metricRecord(event);
     if (!record) return;
     this.hub.recordsSeen++;
@@ -92,6 +120,12 @@ class Feed {
       if (evaluations) for (const evaluation of evaluations) evaluation.offer(stored);
     }
     for (const evaluation of this.others) evaluation.offer(stored);
+  }
+
+  /** Every evaluation attached to this feed. */
+  *evaluations(): Iterable<Evaluation> {
+    for (const byValue of this.indexed.values()) for (const set of byValue.values()) yield* set;
+    yield* this.others;
   }
 
   attach(evaluation: Evaluation): void {
@@ -136,6 +170,11 @@ type Group = {
   result?: { version: number; count: number; record: LiveMetricRecord };
 };
 
+/** A group whose points were all deleted: pushed once (its aggregate over nothing), then forgotten. */
+type Tombstone = { version: number; position: number; record: LiveMetricRecord };
+
+type Seeded = { kind: 'groups'; groups: Map<string, Group>; position: number; overflow: boolean } | { kind: 'distinct'; seen: Map<string, LiveMetricRecord>; position: number };
+
 /**
  * The shared evaluation of one canonical query: its predicate (a core query plan), its state (the recent
  * matches, the groups, the open buckets) and its subscribers. Records are applied once, however many
@@ -160,9 +199,19 @@ class Evaluation {
   }
   capacity = 1;
   // aggregates
-  readonly groups = new Map<string, Group>();
+  groups = new Map<string, Group>();
+  readonly tombstones = new Map<string, Tombstone>();
   version = 0;
   overflowed = false;
+  // distinct: the values seen, by key
+  seen = new Map<string, LiveMetricRecord>();
+  /** While re-seeding after a delete: the records heard meanwhile (applied after the seed, if it does not hold them). */
+  held?: Stored[];
+  reseedAgain = false;
+  /** A delete was heard while joining the feed: re-seed once attached. */
+  deletedWhileJoining = false;
+  /** The position the next re-seed reads the state at (the newest delete heard). */
+  reseedAt = 0;
   private bucketTimer?: NodeJS.Timeout;
   private nextClose = Infinity;
 
@@ -181,6 +230,20 @@ class Evaluation {
     return this.spec.shape.kind === 'plain';
   }
 
+  get distinct(): string | undefined {
+    return this.spec.shape.kind === 'distinct' ? this.spec.shape.field : undefined;
+  }
+
+  /** Subscribers take entries (matches, closed buckets, new distinct values) rather than changed groups. */
+  get entryBased(): boolean {
+    return this.spec.shape.kind !== 'aggregate' || this.interval !== undefined;
+  }
+
+  private get distinctFields(): string[] {
+    const shape = this.spec.shape;
+    return shape.kind === 'aggregate' ? shape.aggregates.flatMap((a) => (a.distinctField === undefined ? [] : [a.distinctField])) : [];
+  }
+
   get interval(): number | undefined {
     const shape = this.spec.shape;
     return shape.kind === 'aggregate' && shape.groupBy?.kind === 'interval' ? shape.groupBy.intervalMs : undefined;
@@ -195,6 +258,14 @@ class Evaluation {
   /** A record from the feed. */
   offer(stored: Stored): void {
     if (stored.position <= this.skipUpTo) return;
+    if (this.held) {
+      if (this.held.length >= MAX_HELD) {
+        this.held = [];
+        this.reseedAgain = true; // the next seed holds them
+      }
+      this.held.push(stored);
+      return;
+    }
     if (this.test(stored)) this.apply(stored);
     else this.position = stored.position;
   }
@@ -204,10 +275,19 @@ class Evaluation {
     this.position = stored.position;
     const shape = this.spec.shape;
     if (shape.kind === 'plain') {
-      this.push(stored);
+      this.push(this.project(stored));
       return;
     }
     const { record } = stored;
+    if (shape.kind === 'distinct') {
+      const key = distinctKeyOf(record, shape.field);
+      if (key === undefined || this.seen.has(key)) return;
+      if (this.seen.size >= this.hub.settings.maxGroups) return this.overflow();
+      const value = distinctRecordOf(record, shape.field)!;
+      this.seen.set(key, value);
+      this.push({ position: stored.position, record: value });
+      return;
+    }
     let key: string;
     let template: () => LiveMetricRecord;
     const interval = this.interval;
@@ -231,60 +311,182 @@ class Evaluation {
     }
     let group = this.groups.get(key);
     if (!group) {
-      if (this.groups.size >= this.hub.settings.maxGroups) {
-        if (!this.overflowed) {
-          this.overflowed = true;
-          for (const subscriber of this.subscribers) subscriber.error(`too many groups: a live aggregate keeps at most ${this.hub.settings.maxGroups}; further groups are not pushed`);
-        }
-        return;
-      }
-      group = { key, record: template(), state: newGroup(shape.aggregates.flatMap((a) => (a.distinctField === undefined ? [] : [a.distinctField]))), version: 0, position: 0 };
+      if (this.groups.size >= this.hub.settings.maxGroups) return this.overflow();
+      group = { key, record: template(), state: newGroup(this.distinctFields), version: 0, position: 0 };
       this.groups.set(key, group);
+      this.tombstones.delete(key); // the group is back: its new result supersedes the tombstone
     }
     group.position = stored.position;
-    addToGroup(group.state, record.value, record.timestamp, (field) => fieldOf(record, field));
+    const max = this.hub.settings.maxGroups;
+    if (!addToGroup(group.state, record.value, record.timestamp, (field) => fieldOf(record, field === '*' ? 'value' : field), max)) {
+      this.error(`too many distinct values: a live count(distinct …) keeps at most ${max} per group; further ones are not counted`);
+    }
     if (interval !== undefined) return; // pushed when the clock closes it
     group.version = ++this.version;
     this.notify();
   }
 
-  /** Groups from the read model's answers (one per aggregate of `fns`, or one global record holding them all). */
-  seed(answers: { records: MetricRecord[] }[], fns: readonly ('count' | 'sum' | 'min' | 'max')[], position: number): void {
+  /** A plain select's match as pushed: only the dimensions and tags it names, when it names fields. */
+  project(stored: Stored): Stored {
+    const shape = this.spec.shape;
+    if (shape.kind !== 'plain' || !shape.fields) return stored;
+    const keep = new Set(shape.fields);
+    const pick = (o: Record<string, string | number>) => Object.fromEntries(Object.entries(o).filter(([k]) => keep.has(k)));
+    const { record } = stored;
+    return { position: stored.position, record: { timestamp: record.timestamp, value: record.value, dimensions: pick(record.dimensions), tags: pick(record.tags) } };
+  }
+
+  private overflow(): void {
+    if (this.overflowed) return;
+    this.overflowed = true;
+    const what = this.distinct !== undefined ? 'distinct values' : 'groups';
+    for (const subscriber of this.subscribers) subscriber.error(`too many ${what}: a live query keeps at most ${this.hub.settings.maxGroups}; further ${what} are not pushed`);
+  }
+
+  /** The key and result template of a group the read model answered. */
+  private groupOf(state: MetricGroupState, position: number): Group | undefined {
     const shape = this.spec.shape as Extract<LiveMetricQuerySpec['shape'], { kind: 'aggregate' }>;
     const interval = this.interval;
-    const keyOf = (r: MetricRecord): { key: string; template: LiveMetricRecord } | undefined => {
-      if (interval !== undefined) {
-        const lower = Number(r.dimensions.lowerBound);
-        return { key: String(lower), template: { timestamp: lower + interval, value: 0, dimensions: { lowerBound: lower, upperBound: lower + interval }, tags: {} } };
-      }
-      if (shape.groupBy?.kind === 'tag') {
-        const value = r.tags[shape.groupBy.field];
-        return value === undefined ? undefined : { key: valueKey(value), template: { timestamp: 0, value: 0, dimensions: {}, tags: { [shape.groupBy.field]: value } } };
-      }
-      return { key: '', template: { timestamp: 0, value: 0, dimensions: {}, tags: {} } };
-    };
-    const set = (record: MetricRecord, fn: (typeof fns)[number], value: number | undefined) => {
-      const found = keyOf(record);
-      if (!found || value === undefined || !Number.isFinite(value)) return;
-      let group = this.groups.get(found.key);
-      if (!group) {
-        if (this.groups.size >= this.hub.settings.maxGroups) return;
-        group = { key: found.key, record: found.template, state: newGroup([]), version: 0, position };
-        this.groups.set(found.key, group);
-        if (interval !== undefined && found.template.timestamp < this.nextClose) this.scheduleClose(found.template.timestamp);
-      }
-      if (fn === 'count') group.state.count = value;
-      else group.state[fn] = value;
-    };
-    answers.forEach((answer, i) => {
-      for (const record of answer.records) {
-        if (shape.groupBy) set(record, fns[i], record.value);
-        else for (const fn of fns) set(record, fn, record.tags[`${fn}(*)`] as number | undefined);
-      }
+    let key: string;
+    let record: LiveMetricRecord;
+    if (interval !== undefined) {
+      const lower = Number(state.group);
+      if (!Number.isFinite(lower)) return undefined;
+      key = String(lower);
+      record = { timestamp: lower + interval, value: 0, dimensions: { lowerBound: lower, upperBound: lower + interval }, tags: {} };
+    } else if (shape.groupBy?.kind === 'tag') {
+      if (state.group === undefined || state.group === null) return undefined;
+      key = valueKey(state.group);
+      record = { timestamp: 0, value: 0, dimensions: {}, tags: { [shape.groupBy.field]: state.group } };
+    } else {
+      key = '';
+      record = { timestamp: 0, value: 0, dimensions: {}, tags: {} };
+    }
+    const group = newGroup(this.distinctFields);
+    Object.assign(group, {
+      count: state.count,
+      sum: state.sum,
+      min: state.min ?? Infinity,
+      max: state.max ?? -Infinity,
+      firstTs: state.firstTs ?? Infinity,
+      firstValue: state.firstValue ?? 0,
+      lastTs: state.lastTs ?? -Infinity,
+      lastValue: state.lastValue ?? 0,
     });
-    // A group with no points (a global aggregate over nothing) keeps min/max neutral.
-    for (const group of this.groups.values()) if (group.state.count === 0) Object.assign(group.state, { sum: 0, min: Infinity, max: -Infinity });
-    this.position = position;
+    for (const [field, values] of group.distinct ?? []) for (const v of state.distinct[field] ?? []) values.add(distinctValueKey(v));
+    return { key, record, state: group, version: 0, position };
+  }
+
+  /** The request that seeds this evaluation (aggregates): its where, only the open buckets for an interval. */
+  seedRequest(now: number): MetricGroupStatesRequest {
+    const shape = this.spec.shape as Extract<LiveMetricQuerySpec['shape'], { kind: 'aggregate' }>;
+    const interval = this.interval;
+    let where = this.spec.where;
+    if (interval !== undefined) {
+      // Only buckets still open matter: closed ones are never pushed.
+      const open: MetricCondition = { kind: 'compare', field: 'timestamp', operator: '>=', value: Math.floor(now / interval) * interval };
+      where = where ? { kind: 'and', left: where, right: open } : open;
+    }
+    return { where, groupBy: shape.groupBy, distinctFields: this.distinctFields, maxGroups: this.hub.settings.maxGroups };
+  }
+
+  /** The groups of the read model's answer (at most maxGroups). */
+  groupsOf(answer: { groups: MetricGroupState[]; position: number }): Seeded {
+    const groups = new Map<string, Group>();
+    let overflow = false;
+    for (const state of answer.groups) {
+      const group = this.groupOf(state, answer.position);
+      if (!group) continue;
+      if (Object.values(state.distinct).some((values) => values.length > this.hub.settings.maxGroups)) {
+        throw new DomainError(`too many distinct values: a live count(distinct …) keeps at most ${this.hub.settings.maxGroups} per group; narrow the WHERE`, 'LIVE_TOO_MANY_GROUPS');
+      }
+      if (groups.size >= this.hub.settings.maxGroups) {
+        overflow = true;
+        break;
+      }
+      groups.set(group.key, group);
+    }
+    return { kind: 'groups', groups, position: answer.position, overflow };
+  }
+
+  /** The state from the read model, in place of the current one. Changed and emptied groups are pushed. */
+  replace(seeded: Seeded, initial = false): void {
+    this.position = Math.max(this.position, seeded.position);
+    this.skipUpTo = Math.max(this.skipUpTo, seeded.position);
+    if (seeded.kind === 'distinct') {
+      const old = this.seen;
+      this.seen = seeded.seen;
+      // Values that came (while the seed was read) and are not known yet are new: pushed.
+      if (!initial) for (const [key, record] of seeded.seen) if (!old.has(key)) this.push({ position: seeded.position, record });
+      return;
+    }
+    if (seeded.overflow) this.overflow();
+    const old = this.groups;
+    this.groups = seeded.groups;
+    const interval = this.interval;
+    if (interval !== undefined) {
+      let next = Infinity;
+      for (const group of this.groups.values()) next = Math.min(next, Number(group.key) + interval);
+      if (next < this.nextClose) this.scheduleClose(next);
+      return; // open buckets are pushed when the clock closes them
+    }
+    let changed = false;
+    for (const [key, group] of this.groups) {
+      const before = old.get(key);
+      if (before && JSON.stringify(this.resultOf(before)) === JSON.stringify(this.resultOf(group))) {
+        group.version = before.version;
+        group.position = before.position;
+        group.result = undefined;
+      } else {
+        group.version = ++this.version;
+        group.position = seeded.position;
+        this.tombstones.delete(key);
+        changed = true;
+      }
+    }
+    for (const [key, before] of old) {
+      if (this.groups.has(key)) continue;
+      const empty: Group = { key, record: before.record, state: newGroup(this.distinctFields), version: 0, position: seeded.position };
+      this.tombstones.set(key, { version: ++this.version, position: seeded.position, record: this.resultOf(empty) });
+      changed = true;
+    }
+    if (changed) this.notify();
+  }
+
+  /** A delete was heard: the state is asked of the read model again (records heard meanwhile are held). */
+  reseed(at: number): void {
+    if (!this.attached) {
+      this.deletedWhileJoining = true;
+      return;
+    }
+    this.reseedAt = Math.max(this.reseedAt, at);
+    if (this.held) {
+      this.reseedAgain = true;
+      return;
+    }
+    this.held = [];
+    void this.hub.reseed(this);
+  }
+
+  /** After a re-seed: the held records the seed does not hold. */
+  release(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    for (const stored of held) this.offer(stored);
+  }
+
+  /** The metric was dropped: every group empties (pushed), the distinct values are forgotten. */
+  emptied(position: number): void {
+    if (this.spec.shape.kind === 'aggregate') {
+      const global = this.spec.shape.groupBy === undefined;
+      const groups = new Map<string, Group>();
+      if (global) groups.set('', { key: '', record: { timestamp: 0, value: 0, dimensions: {}, tags: {} }, state: newGroup(this.distinctFields), version: 0, position });
+      this.replace({ kind: 'groups', groups, position, overflow: false });
+    } else if (this.spec.shape.kind === 'distinct') this.seen = new Map();
+  }
+
+  error(message: string): void {
+    for (const subscriber of this.subscribers) subscriber.error(message);
   }
 
   /** An entry (a match, a closed bucket) for subscribers to take; only the newest `capacity` are kept. */
@@ -314,6 +516,14 @@ class Evaluation {
     else out = { ...group.record, value: 0, tags: Object.fromEntries(shape.aggregates.map((a) => [a.resultKey, groupResult(a.fn, group.state, a.distinctField)])) };
     group.result = { version: group.version, count: group.state.count, record: out };
     return out;
+  }
+
+  /** Tombstones every subscriber has taken are forgotten. */
+  prune(): void {
+    if (this.tombstones.size === 0) return;
+    let min = Infinity;
+    for (const subscriber of this.subscribers) min = Math.min(min, subscriber.versionSeen);
+    for (const [key, tombstone] of this.tombstones) if (tombstone.version <= min) this.tombstones.delete(key);
   }
 
   /** The current result (aggregates): every group. */
@@ -361,6 +571,9 @@ class Evaluation {
 class Subscriber {
   private cursor = 0;
   private versionCursor = 0;
+  get versionSeen(): number {
+    return this.versionCursor;
+  }
   /** Matches found while catching up to the feed (a gap between the caller's answer and the feed), pushed first. */
   initial: Stored[] = [];
   /** Records ≤ this offset are in the caller's answer already. */
@@ -369,7 +582,7 @@ class Subscriber {
   private closed = false;
   private timer?: NodeJS.Timeout;
   private lastPushAt = -Infinity;
-  private errored = false;
+  private readonly errors = new Set<string>();
 
   constructor(
     readonly evaluation: Evaluation,
@@ -381,6 +594,14 @@ class Subscriber {
   attach(): void {
     this.cursor = this.evaluation.seq;
     this.versionCursor = this.evaluation.version;
+    if (this.evaluation.distinct !== undefined && this.options.after !== undefined) {
+      // New values the evaluation found after the caller's answer are new to this subscriber; those in it are not.
+      const after = this.options.after;
+      this.skipUpTo = after;
+      const i = this.evaluation.entries.findIndex((e) => e.position > after);
+      if (i >= 0) this.cursor = this.evaluation.baseSeq + i;
+      return;
+    }
     // An aggregate answered by the caller up to `after`: groups changed since then are new to this subscriber.
     if (!this.evaluation.plain && this.options.after !== undefined) this.sinceAfter = this.options.after;
   }
@@ -401,8 +622,8 @@ class Subscriber {
   }
 
   error(message: string): void {
-    if (this.errored) return;
-    this.errored = true;
+    if (this.errors.has(message)) return;
+    this.errors.add(message);
     this.options.onError?.(this.evaluation.quid, message);
   }
 
@@ -413,12 +634,12 @@ class Subscriber {
     let records: LiveMetricRecord[];
     let dropped = 0;
     let position = evaluation.position;
-    if (evaluation.plain || evaluation.interval !== undefined) {
+    if (evaluation.entryBased) {
       const first = Math.max(this.cursor, evaluation.baseSeq);
       dropped = first - this.cursor; // entries no longer kept (more matched than anyone's retention)
       let taken = evaluation.entries.slice(first - evaluation.baseSeq);
       this.cursor = evaluation.seq;
-      if (this.skipUpTo > 0 && evaluation.plain) taken = taken.filter((s) => s.position > this.skipUpTo);
+      if (this.skipUpTo > 0 && evaluation.interval === undefined) taken = taken.filter((s) => s.position > this.skipUpTo);
       if (this.initial.length > 0) {
         taken = [...this.initial, ...taken];
         this.initial = [];
@@ -433,9 +654,11 @@ class Subscriber {
       position = evaluation.plain ? taken.at(-1)!.position : position;
     } else {
       records = [];
+      for (const tombstone of evaluation.tombstones.values()) if (tombstone.version > this.versionCursor || tombstone.position > this.sinceAfter) records.push(tombstone.record);
       for (const group of evaluation.groups.values()) if (group.version > this.versionCursor || group.position > this.sinceAfter) records.push(evaluation.resultOf(group));
       this.versionCursor = evaluation.version;
       this.sinceAfter = Infinity;
+      evaluation.prune();
       if (records.length === 0) return;
     }
     this.lastPushAt = this.hub.now();
@@ -471,8 +694,28 @@ export class LiveMetrics {
     private readonly catalog: CatalogView,
     private readonly subscriptions: StreamSubscriptions,
     readonly settings: LiveMetricsSettings,
-    private readonly stored?: StoredAnswer,
-  ) {}
+    private readonly readModel: LiveReadModel,
+  ) {
+    this.stopWatchingCatalog = catalog.onChange((state) => {
+      for (const feed of [...this.feeds.values()]) {
+        const entry = Object.hasOwn(state.streams, feed.stream) ? state.streams[feed.stream] : undefined;
+        if (!entry || recordStreamId(feed.stream, entry.generation) !== feed.streamId) this.dropped(feed);
+      }
+    });
+  }
+
+  private readonly stopWatchingCatalog: () => void;
+
+  /** The feed's stream was deleted (DROP METRIC) or replaced: its evaluations empty, their subscribers are told. */
+  private dropped(feed: Feed): void {
+    if (this.feeds.get(feed.stream) === feed) this.feeds.delete(feed.stream);
+    const name = feed.stream.split('.').slice(2).join('.');
+    for (const evaluation of this.evaluations.values()) {
+      if (evaluation.feed !== feed) continue;
+      evaluation.emptied(feed.position);
+      evaluation.error(`Metric ${name} does not exist: it was dropped; subscribe again to follow a new one`);
+    }
+  }
 
   async subscribe(spec: LiveMetricQuerySpec, options: LiveSubscribeOptions): Promise<LiveMetricSubscription> {
     const feed = await this.feedOf(spec.stream);
@@ -493,7 +736,7 @@ export class LiveMetrics {
       const subscriberRef = subscriber;
       return {
         quid: evaluation.quid,
-        records: evaluation.interval !== undefined ? [] : evaluation.currentResult(),
+        records: evaluation.interval !== undefined || evaluation.distinct !== undefined ? [] : evaluation.currentResult(),
         position: evaluation.position,
         start: () => subscriberRef.start(),
         close: () => this.leave(key, feed, subscriberRef),
@@ -530,7 +773,7 @@ export class LiveMetrics {
       if (resume && found.length >= limit) {
         throw new DomainError(`more than ${limit} records matched after position ${start}: read them with /query (from/to), then resume from a later position`, 'LIVE_TOO_MANY_RECORDS');
       }
-      found.push(stored);
+      found.push(evaluation.project(stored));
     }, (meetAt) => {
       // Joined where the catch-up met the feed: the feed gives what comes after.
       subscriber.skipUpTo = meetAt;
@@ -547,7 +790,10 @@ export class LiveMetrics {
     evaluation.resize();
   }
 
-  /** A new evaluation: plain ones join the feed where it is; aggregates are built from the stream's start first. */
+  /**
+   * A new evaluation: plain ones join the feed where it is; aggregates and distinct ones are seeded from the
+   * read model first, then read the stream from the seed's position to where the feed stands.
+   */
   private async join(feed: Feed, evaluation: Evaluation): Promise<void> {
     if (evaluation.plain) {
       evaluation.position = feed.position;
@@ -555,48 +801,72 @@ export class LiveMetrics {
       feed.attach(evaluation);
       return;
     }
-    const seeded = await this.seed(feed, evaluation);
-    await this.catchUp(feed, seeded ?? 0, (stored) => {
-      if (evaluation.test(stored)) evaluation.apply(stored);
-      else evaluation.position = stored.position;
-    }, (meetAt) => {
-      evaluation.skipUpTo = meetAt;
-      evaluation.position = Math.max(evaluation.position, meetAt);
-      evaluation.attached = true;
-      feed.attach(evaluation);
-    });
+    const seeded = await this.seedOf(feed, evaluation);
+    if (seeded.kind === 'groups' && seeded.overflow) {
+      throw new DomainError(`too many groups: a live aggregate keeps at most ${this.settings.maxGroups}; narrow the WHERE`, 'LIVE_TOO_MANY_GROUPS');
+    }
+    evaluation.replace(seeded, true);
+    await this.catchUp(
+      feed,
+      seeded.position,
+      (stored) => {
+        if (evaluation.test(stored)) evaluation.apply(stored);
+        else evaluation.position = stored.position;
+      },
+      (meetAt) => {
+        evaluation.skipUpTo = meetAt;
+        evaluation.position = Math.max(evaluation.position, meetAt);
+        evaluation.attached = true;
+        feed.attach(evaluation);
+        if (evaluation.deletedWhileJoining) {
+          evaluation.deletedWhileJoining = false;
+          evaluation.reseed(meetAt);
+        }
+      },
+      () => (evaluation.deletedWhileJoining = true),
+    );
   }
 
-  /**
-   * An aggregate's groups from the read model (count, sum, min and max of each group, all at one position, so
-   * deletes are reflected and the stream is not read from its start), when its aggregates allow it: returns the
-   * position the state stands at, or undefined (then it is built from the stream).
-   */
-  private async seed(feed: Feed, evaluation: Evaluation): Promise<number | undefined> {
-    const shape = evaluation.spec.shape;
-    if (!this.stored || shape.kind !== 'aggregate' || !shape.aggregates.every((a) => SEEDABLE.has(a.fn))) return undefined;
-    const interval = evaluation.interval;
-    const groupBy = shape.groupBy;
-    let where = evaluation.spec.where;
-    if (interval !== undefined) {
-      // Only buckets still open matter: closed ones are never pushed.
-      const open: MetricCondition = { kind: 'compare', field: 'timestamp', operator: '>=', value: Math.floor(this.now() / interval) * interval };
-      where = where ? { kind: 'and', left: where, right: open } : open;
-    }
-    const fns = ['count', 'sum', 'min', 'max'] as const;
-    const select = (fn: (typeof fns)[number]): MetricSelection => ({ fields: [{ name: fn === 'count' ? '*' : 'value', aggregation: fn }], distinct: false, where, groupBy });
+  /** The evaluation's state as the read model holds it (through the QueryBus), at one position. */
+  private async seedOf(feed: Feed, evaluation: Evaluation, upToPosition?: number): Promise<Seeded> {
+    const field = evaluation.distinct;
+    const at = <T extends { position: number }>(answer: T): T => (upToPosition === undefined ? answer : { ...answer, position: upToPosition });
     try {
-      for (let attempt = 0; attempt < SEED_ATTEMPTS; attempt++) {
-        const answers = groupBy ? await Promise.all(fns.map((fn) => this.stored!(feed.stream, select(fn)))) : [await this.stored(feed.stream, { fields: fns.map((fn) => ({ name: fn === 'count' ? '*' : 'value', aggregation: fn })), distinct: false, where })];
-        const position = answers[0].position;
-        if (answers.some((a) => a.position !== position)) continue; // written meanwhile: ask again
-        evaluation.seed(answers, fns, position);
-        return position;
+      if (field !== undefined) {
+        const answer = at(await this.readModel.select(feed.stream, { fields: [{ name: field }], distinct: true, where: evaluation.spec.where, upToPosition }));
+        if (answer.records.length > this.settings.maxGroups) {
+          throw new DomainError(`too many distinct values: a live DISTINCT keeps at most ${this.settings.maxGroups}; narrow the WHERE`, 'LIVE_TOO_MANY_GROUPS');
+        }
+        const seen = new Map<string, LiveMetricRecord>();
+        for (const record of answer.records) {
+          const key = distinctKeyOf(record, field);
+          if (key !== undefined) seen.set(key, record);
+        }
+        return { kind: 'distinct', seen, position: answer.position };
       }
+      return evaluation.groupsOf(at(await this.readModel.groupStates(feed.stream, { ...evaluation.seedRequest(this.now()), upToPosition })));
     } catch (error) {
-      this.logger.warn(`${feed.stream}: cannot seed a live aggregate from the read model (${(error as Error).message}); reading the stream instead`);
+      if (error instanceof DomainError) throw error;
+      throw new DomainError(`cannot read the live query's state from the metrics read model: ${(error as Error).message}`, 'LIVE_SEED_FAILED');
     }
-    return undefined;
+  }
+
+  /** After a delete: the evaluation's state again from the read model, then the records held meanwhile. */
+  async reseed(evaluation: Evaluation): Promise<void> {
+    try {
+      do {
+        evaluation.reseedAgain = false;
+        // The state as it stood at the delete: the records after it are held, and applied next.
+        const seeded = await this.seedOf(evaluation.feed, evaluation, evaluation.reseedAt);
+        if (this.evaluations.get(`${evaluation.feed.streamId}\u0000${evaluation.spec.key}`) !== evaluation) return; // dropped meanwhile
+        if (!evaluation.reseedAgain) evaluation.replace(seeded);
+      } while (evaluation.reseedAgain);
+    } catch (error) {
+      this.logger.warn(`${evaluation.feed.stream}: cannot re-seed a live query after a delete: ${(error as Error).message}`);
+      evaluation.error(`a delete could not be applied to this live query (${(error as Error).message}); its pushes may count deleted points: subscribe again`);
+    } finally {
+      evaluation.release();
+    }
   }
 
   /**
@@ -604,7 +874,7 @@ export class LiveMetrics {
    * to `onRecord`, until it stands where the feed stands or further: then `meet(position)` runs, in the
    * same turn, so what the feed delivers next is exactly what comes after.
    */
-  private catchUp(feed: Feed, after: number, onRecord: (stored: Stored) => void, meet: (position: number) => void): Promise<void> {
+  private catchUp(feed: Feed, after: number, onRecord: (stored: Stored) => void, meet: (position: number) => void, onDelete?: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let position = after;
       let done = false;
@@ -624,6 +894,7 @@ export class LiveMetrics {
       };
       subscription = this.subscriptions.subscribe(feed.streamId, after, (event) => {
         if (done || 'transient' in event) return;
+        if (event.type === 'PointsDeleted') onDelete?.();
         const record = metricRecord(event);
         if (record) {
           try {
@@ -697,6 +968,7 @@ export class LiveMetrics {
   }
 
   stop(): void {
+    this.stopWatchingCatalog();
     for (const evaluation of this.evaluations.values()) {
       evaluation.dispose();
       for (const subscriber of evaluation.subscribers) subscriber.close();

@@ -8,10 +8,16 @@ export function selectionOf(select: NsdbSelect, message: Pick<WsSubscribe, 'from
   return toMetricSelection(select, { from: message.from, to: message.to, filters: message.filters }, nowMs);
 }
 
-/** What the live evaluation computes: every match (plain), or the select's one aggregation. */
+/** What the live evaluation computes: every match (plain), the new values of a DISTINCT, or the select's one aggregation. */
 export function shapeOf(select: NsdbSelect): LiveMetricShape {
   const aggregated = select.fields === '*' ? [] : select.fields.filter((f) => f.aggregation !== undefined);
-  if (aggregated.length === 0) return { kind: 'plain' };
+  // SELECT DISTINCT f: the values of f not seen before are pushed, as the answer holds them (not whole records).
+  if (aggregated.length === 0 && select.distinct && select.fields !== '*' && select.fields.length === 1) return { kind: 'distinct', field: select.fields[0].name };
+  if (aggregated.length === 0) {
+    // Named fields: pushes hold those dimensions and tags only, as the answer does.
+    const named = select.fields === '*' || select.fields.some((f) => f.name === '*') ? undefined : select.fields.map((f) => f.name);
+    return named ? { kind: 'plain', fields: named } : { kind: 'plain' };
+  }
   return {
     kind: 'aggregate',
     aggregates: aggregated.map((f) => ({ fn: f.aggregation!, resultKey: aggregationKey(f.aggregation!), distinctField: f.aggregation === 'count_distinct' ? f.name : undefined })),

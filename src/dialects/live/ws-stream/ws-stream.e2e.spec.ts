@@ -3,7 +3,7 @@ import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import WebSocket from 'ws';
 import type { RunningTideline } from '../../../app.factory.js';
 import { LiveMetricsStatsQuery } from '../../../contexts/streams/live-metrics/commands.js';
-import { DeleteMetricPointsCommand, WriteMetricPointsCommand } from '../../../contexts/streams/metrics/application/commands.js';
+import { DeleteMetricPointsCommand, DropMetricCommand, WriteMetricPointsCommand } from '../../../contexts/streams/metrics/application/commands.js';
 import { JetSocket } from '../../../../test/support/jet-client.js';
 import { useServersOnOneDatabase } from '../../../../test/support/tideline.js';
 
@@ -94,7 +94,7 @@ function upgradeRefusal(server: RunningTideline, path: string): Promise<{ status
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('/ws-stream (NSDb live queries): answers, throttled pushes, retention, groups, buckets, shared quids', () => {
-  const db = useServersOnOneDatabase('tideline-ws-stream-', { LIVE_WS_MAX_SUBSCRIPTIONS: '5', SEND_BUFFER_LIMIT_BYTES: '65536', LIVE_WS_MAX_RESUME_RECORDS: '20' });
+  const db = useServersOnOneDatabase('tideline-ws-stream-', { LIVE_WS_MAX_SUBSCRIPTIONS: '5', SEND_BUFFER_LIMIT_BYTES: '65536', LIVE_WS_MAX_RESUME_RECORDS: '20', LIVE_WS_MAX_GROUPS: '4' });
   let server: RunningTideline;
   let commands: CommandBus;
   const sockets: StreamSocket[] = [];
@@ -231,6 +231,83 @@ describe('/ws-stream (NSDb live queries): answers, throttled pushes, retention, 
     await write('visits', [{ timestamp: 7, value: 10, tags: { page: 'home' } }]);
     const [after] = await socket.records(answer.quid, 1);
     expect(after).toEqual({ timestamp: 0, value: 0, dimensions: {}, tags: { 'count(*)': before.tags['count(*)'] + 1, 'sum(*)': before.tags['sum(*)'] + 10 } });
+  });
+
+  it('seeds every live aggregate from the read model, re-seeds it after DELETE and DROP METRIC, and pushes what changed', async () => {
+    await write('shop', [
+      { timestamp: 10, value: 1, tags: { item: 'a' } },
+      { timestamp: 20, value: 2, tags: { item: 'a' } },
+      { timestamp: 30, value: 5, tags: { item: 'b' } },
+    ]);
+    const socket = await open();
+    const counts = await socket.subscribe(sub('shop', 'select count(*) from shop group by item'));
+    const firsts = await socket.subscribe(sub('shop', 'select first(value) from shop group by item'));
+    const lasts = await socket.subscribe(sub('shop', 'select last(value) from shop group by item'));
+    const distinct = await socket.subscribe(sub('shop', 'select count(distinct value) from shop group by item'));
+    const total = await socket.subscribe(sub('shop', 'select count(*), sum(value) from shop'));
+    expect(firsts.records).toEqual([{ timestamp: 0, value: 1, dimensions: {}, tags: { item: 'a' } }, { timestamp: 0, value: 5, dimensions: {}, tags: { item: 'b' } }]);
+    // The seeded state goes on: an earlier point is the new first, a later one the new last, a repeated value no new distinct one.
+    await write('shop', [{ timestamp: 5, value: 9, tags: { item: 'a' } }, { timestamp: 40, value: 2, tags: { item: 'a' } }]);
+    expect(await socket.records(firsts.quid, 1)).toEqual([{ timestamp: 0, value: 9, dimensions: {}, tags: { item: 'a' } }]);
+    expect(await socket.records(lasts.quid, 1)).toEqual([{ timestamp: 0, value: 2, dimensions: {}, tags: { item: 'a' } }]);
+    expect(await socket.records(distinct.quid, 1)).toEqual([{ timestamp: 0, value: 3, dimensions: {}, tags: { item: 'a' } }]);
+    expect(await socket.records(counts.quid, 1)).toEqual([{ timestamp: 0, value: 4, dimensions: {}, tags: { item: 'a' } }]);
+    await socket.records(total.quid, 1);
+    // DELETE: the emptied group is pushed with its aggregate over nothing, the global one with its new values.
+    await commands.execute(new DeleteMetricPointsCommand({ db: 'db', namespace: 'ns', metric: 'shop' }, { kind: 'compare', field: 'item', operator: '=', value: 'b' }));
+    expect((await socket.records(counts.quid, 2))[1]).toEqual({ timestamp: 0, value: 0, dimensions: {}, tags: { item: 'b' } });
+    expect((await socket.records(total.quid, 2))[1]).toEqual({ timestamp: 0, value: 0, dimensions: {}, tags: { 'count(*)': 4, 'sum(*)': 14 } });
+    await commands.execute(new DeleteMetricPointsCommand({ db: 'db', namespace: 'ns', metric: 'shop' }, { kind: 'compare', field: 'timestamp', operator: '<', value: 10 }));
+    expect((await socket.records(firsts.quid, 3)).slice(1)).toEqual([{ timestamp: 0, value: 0, dimensions: {}, tags: { item: 'b' } }, { timestamp: 0, value: 1, dimensions: {}, tags: { item: 'a' } }]);
+    expect((await socket.records(counts.quid, 3))[2]).toEqual({ timestamp: 0, value: 3, dimensions: {}, tags: { item: 'a' } });
+    expect((await socket.records(total.quid, 3))[2]).toEqual({ timestamp: 0, value: 0, dimensions: {}, tags: { 'count(*)': 3, 'sum(*)': 5 } });
+    await write('shop', [{ timestamp: 50, value: 7, tags: { item: 'b' } }]);
+    expect((await socket.records(counts.quid, 4))[3]).toEqual({ timestamp: 0, value: 1, dimensions: {}, tags: { item: 'b' } });
+    expect((await socket.records(total.quid, 4))[3]).toEqual({ timestamp: 0, value: 0, dimensions: {}, tags: { 'count(*)': 4, 'sum(*)': 12 } });
+    // With fromPosition, an aggregate answers its current result.
+    const again = await (await open()).subscribe(sub('shop', 'select count(*) from shop group by item', { fromPosition: 1 }));
+    expect(again.quid).toBe(counts.quid);
+    expect(again.records).toEqual([{ timestamp: 0, value: 3, dimensions: {}, tags: { item: 'a' } }, { timestamp: 0, value: 1, dimensions: {}, tags: { item: 'b' } }]);
+    // DROP METRIC: the aggregates empty, and each subscriber is told.
+    await commands.execute(new DropMetricCommand({ db: 'db', namespace: 'ns', metric: 'shop' }));
+    expect((await socket.records(total.quid, 5))[4]).toEqual({ timestamp: 0, value: 0, dimensions: {}, tags: { 'count(*)': 0, 'sum(*)': 0 } });
+    expect(await socket.take((m) => m.quid === total.quid && typeof m.reason === 'string')).toMatchObject({ reason: expect.stringMatching(/^Metric shop does not exist/) });
+  });
+
+  it('bounds the groups of a live aggregate (LIVE_WS_MAX_GROUPS) with a clear reason', async () => {
+    await write('wide', [1, 2, 3, 4, 5].map((i) => ({ timestamp: i, value: i, tags: { k: `g${i}` } })));
+    const socket = await open();
+    expect((await socket.subscribe(sub('wide', 'select count(*) from wide group by k'))).reason).toMatch(/too many groups: a live aggregate keeps at most 4/);
+    const some = await socket.subscribe(sub('wide', 'select count(*) from wide where value <= 4 group by k'));
+    expect(some.records).toHaveLength(4);
+    await write('wide', [{ timestamp: 6, value: 0, tags: { k: 'g6' } }, { timestamp: 7, value: 1, tags: { k: 'g1' } }]);
+    expect(await socket.take((m) => m.quid === some.quid && typeof m.reason === 'string')).toMatchObject({ reason: expect.stringMatching(/too many groups/) });
+    expect(await socket.records(some.quid, 1)).toEqual([{ timestamp: 0, value: 2, dimensions: {}, tags: { k: 'g1' } }]);
+  });
+
+  it('pushes only the fields a plain select names, as its answer holds them', async () => {
+    const socket = await open();
+    const answer = await socket.subscribe(sub('people', "select name from people where city = 'lima'"));
+    await write('people', [{ timestamp: 50_000, value: 9, dimensions: { name: 'lu', age: 3 }, tags: { city: 'lima' } }]);
+    expect(await socket.records(answer.quid, 1)).toEqual([{ timestamp: 50_000, value: 9, dimensions: { name: 'lu' }, tags: {} }]);
+  });
+
+  it('pushes the new values of a DISTINCT, not whole records', async () => {
+    await write('names', [
+      { timestamp: 1, value: 1, dimensions: { name: 'ann' } },
+      { timestamp: 2, value: 1, dimensions: { name: 'bob' } },
+    ]);
+    const socket = await open();
+    const answer = await socket.subscribe(sub('names', 'select distinct name from names'));
+    expect(answer.records).toEqual([{ timestamp: 0, value: 0, dimensions: { name: 'ann' }, tags: {} }, { timestamp: 0, value: 0, dimensions: { name: 'bob' }, tags: {} }]);
+    await write('names', [{ timestamp: 3, value: 2, dimensions: { name: 'ann' } }, { timestamp: 4, value: 3, dimensions: { name: 'kim' } }, { timestamp: 5, value: 4, dimensions: { name: 'kim' } }]);
+    expect(await socket.records(answer.quid, 1)).toEqual([{ timestamp: 0, value: 0, dimensions: { name: 'kim' }, tags: {} }]);
+    // A value whose points are all deleted is new again when it comes back.
+    await commands.execute(new DeleteMetricPointsCommand({ db: 'db', namespace: 'ns', metric: 'names' }, { kind: 'compare', field: 'name', operator: '=', value: 'bob' }));
+    await write('names', [{ timestamp: 6, value: 5, dimensions: { name: 'bob' } }, { timestamp: 7, value: 6, dimensions: { name: 'kim' } }]);
+    expect((await socket.records(answer.quid, 2))[1]).toEqual({ timestamp: 0, value: 0, dimensions: { name: 'bob' }, tags: {} });
+    await sleep(250);
+    expect(socket.pushes(answer.quid).flatMap((f) => f.message.records)).toHaveLength(2);
   });
 
   it('pushes a GROUP BY INTERVAL bucket once, when the clock passes its upper bound; a late record is not pushed again', async () => {

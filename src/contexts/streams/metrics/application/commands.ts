@@ -1,5 +1,5 @@
 import { Command, Query } from '@nestjs/cqrs';
-import type { MetricCondition, MetricField, MetricRecord, MetricSelection } from '../domain/metric-query.js';
+import type { MetricCondition, MetricField, MetricGroupState, MetricGroupStatesRequest, MetricRecord, MetricSelection } from '../domain/metric-query.js';
 
 /** A metric: the record stream `{db}.{namespace}.{metric}` of the streams context. */
 export type MetricRef = Readonly<{ db: string; namespace: string; metric: string }>;
@@ -36,6 +36,20 @@ export class QueryMetricQuery extends Query<MetricQueryResult> {
     readonly ref: MetricRef,
     readonly selection: MetricSelection,
     readonly options: { maxRecords?: number } = {},
+  ) {
+    super();
+  }
+}
+
+/**
+ * The incremental state of an aggregate's groups over the stored points (`metric_points`, never the log),
+ * complete up to `position`: a live aggregate seeds (and after a delete, re-seeds) from it. At most
+ * `request.maxGroups + 1` groups are returned, so the caller can tell when the bound is passed.
+ */
+export class MetricGroupStatesQuery extends Query<{ groups: MetricGroupState[]; position: number }> {
+  constructor(
+    readonly ref: MetricRef,
+    readonly request: MetricGroupStatesRequest,
   ) {
     super();
   }

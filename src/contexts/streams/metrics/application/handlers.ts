@@ -7,6 +7,7 @@ import {
   ListMetricDbsQuery,
   ListMetricNamespacesQuery,
   ListMetricsQuery,
+  MetricGroupStatesQuery,
   QueryMetricQuery,
   WriteMetricPointsCommand,
   type MetricQueryResult,
@@ -47,6 +48,14 @@ export class QueryMetricHandler implements IQueryHandler<QueryMetricQuery> {
   }
 }
 
+@QueryHandler(MetricGroupStatesQuery)
+export class MetricGroupStatesHandler implements IQueryHandler<MetricGroupStatesQuery> {
+  constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {}
+  execute({ ref, request }: MetricGroupStatesQuery) {
+    return this.metrics.groupStates(ref, request);
+  }
+}
+
 @QueryHandler(DescribeMetricQuery)
 export class DescribeMetricHandler implements IQueryHandler<DescribeMetricQuery> {
   constructor(@Inject(MetricsService) private readonly metrics: MetricsService) {}
@@ -84,6 +93,7 @@ export const METRIC_HANDLERS = [
   DeleteMetricPointsHandler,
   DropMetricHandler,
   QueryMetricHandler,
+  MetricGroupStatesHandler,
   DescribeMetricHandler,
   ListMetricDbsHandler,
   ListMetricNamespacesHandler,

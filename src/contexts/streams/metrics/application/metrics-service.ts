@@ -7,7 +7,7 @@ import { ProjectionTimeoutError } from '../../../../core/projections/projector.j
 import type { CatalogActors, CatalogView } from '../../application/catalog-view.js';
 import type { StreamRecords } from '../../application/stream-records.js';
 import { CATALOG_STREAM, recordStreamId, type StreamEntry } from '../../domain/catalog.js';
-import type { MetricCondition, MetricField, MetricSelection } from '../domain/metric-query.js';
+import type { MetricCondition, MetricField, MetricGroupState, MetricGroupStatesRequest, MetricSelection } from '../domain/metric-query.js';
 import {
   metricStreamName,
   MetricNotFoundError,
@@ -18,7 +18,7 @@ import {
   type FieldError,
   type MetricPoint,
 } from '../domain/metric.js';
-import { compileMetricSelect, decodeMetricRows } from '../read-model/metric-sql.js';
+import { compileGroupStates, compileMetricSelect, decodeGroupStates, decodeMetricRows } from '../read-model/metric-sql.js';
 import { METRICS_PROJECTOR, metricsProjector } from '../read-model/metrics-projector.js';
 import type { MetricQueryResult, MetricRef } from './commands.js';
 
@@ -75,6 +75,14 @@ export class MetricsService {
     const compiled = compileMetricSelect({ metric: name, generation: entry.generation }, selection, schema, maxRecords);
     const rows = await this.db.query(compiled.sql, compiled.params);
     return decodeMetricRows(compiled, rows);
+  }
+
+  /** The groups' incremental states (a live aggregate's seed), from the read model. */
+  async groupStates(ref: MetricRef, request: MetricGroupStatesRequest): Promise<{ groups: MetricGroupState[]; position: number }> {
+    const { name, entry } = await this.fresh(ref);
+    const schema = await this.schema(name, entry.generation);
+    const compiled = compileGroupStates({ metric: name, generation: entry.generation }, request, schema);
+    return decodeGroupStates(compiled, await this.db.query(compiled.sql, compiled.params));
   }
 
   async describe(ref: MetricRef): Promise<{ fields: MetricField[] }> {

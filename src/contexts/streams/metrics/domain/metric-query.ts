@@ -27,6 +27,8 @@ export type MetricSelection = {
   groupBy?: { kind: 'tag'; field: string } | { kind: 'interval'; intervalMs: number };
   orderBy?: { field: string; descending: boolean };
   limit?: number;
+  /** Only the points at or before this stream offset (the answer as it stood there, later deletes aside). */
+  upToPosition?: number;
 };
 
 /** A record of an answer, as NSDb returns its bits. */
@@ -50,3 +52,33 @@ export function allOf(conditions: readonly (MetricCondition | undefined)[]): Met
   if (present.length === 0) return undefined;
   return present.reduceRight((right, left) => ({ kind: 'and', left, right }));
 }
+
+/** What a live aggregate asks of the read model to seed (or re-seed) its groups. */
+export type MetricGroupStatesRequest = {
+  where?: MetricCondition;
+  groupBy?: { kind: 'tag'; field: string } | { kind: 'interval'; intervalMs: number };
+  /** count(distinct f): the distinct values of each such field, per group (`*` and `value`: the value). */
+  distinctFields: readonly string[];
+  /** Only the points at or before this stream offset (the state as it stood there, later deletes aside). */
+  upToPosition?: number;
+  /** Most groups the answer may hold: one more is fetched, so the caller can tell it was reached. */
+  maxGroups: number;
+};
+
+/**
+ * The incremental state of one group, as the read model holds it: enough to go on adding points to it
+ * (count, sum, min, max, the first and last point's timestamp and value, the distinct values).
+ */
+export type MetricGroupState = {
+  /** The group: the tag's value, the interval bucket's lower bound; undefined for a global aggregate. */
+  group?: MetricValue;
+  count: number;
+  sum: number;
+  min?: number;
+  max?: number;
+  firstTs?: number;
+  firstValue?: number;
+  lastTs?: number;
+  lastValue?: number;
+  distinct: Record<string, MetricValue[]>;
+};

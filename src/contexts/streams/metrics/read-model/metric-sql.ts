@@ -4,6 +4,8 @@ import {
   type MetricAggregation,
   type MetricCondition,
   type MetricField,
+  type MetricGroupState,
+  type MetricGroupStatesRequest,
   type MetricRecord,
   type MetricSelection,
 } from '../domain/metric-query.js';
@@ -122,7 +124,16 @@ type Shape =
   | { kind: 'tag_group'; tag: string }
   | { kind: 'interval'; intervalMs: number; key: string };
 
-export type CompiledMetricSelect = { sql: string; params: unknown[]; shape: Shape; rowLimit: number; maxRecords: number; limited: boolean };
+export type CompiledMetricSelect = {
+  sql: string;
+  params: unknown[];
+  shape: Shape;
+  rowLimit: number;
+  maxRecords: number;
+  limited: boolean;
+  /** Interval counts ordered by value: every bucket of the span is needed, so a span over maxRecords is refused. */
+  checkSpan?: boolean;
+};
 
 export type MetricTarget = { metric: string; generation: number };
 
@@ -147,6 +158,7 @@ export function compileMetricSelect(target: MetricTarget, selection: MetricSelec
   const generationParam = params.add(target.generation, 'int');
   const conditions = [`metric = ${metricParam}`, `generation = ${generationParam}`];
   if (selection.where) conditions.push(compileCondition(selection.where, params, classes));
+  if (selection.upToPosition !== undefined) conditions.push(`stream_position <= ${params.add(selection.upToPosition, 'bigint')}`);
 
   const limited = selection.limit !== undefined && selection.limit <= maxRecords;
   const rowLimit = limited ? selection.limit! : maxRecords + 1;
@@ -158,6 +170,7 @@ export function compileMetricSelect(target: MetricTarget, selection: MetricSelec
   let groupBy = '';
   let order: string;
   let shape: Shape;
+  let filled: { inner: string; checkSpan: boolean } | undefined;
   const aggregated = fields.filter((f) => f.aggregation !== undefined);
 
   const aggregateSql = (f: { name: string; aggregation?: MetricAggregation }): string => {
@@ -198,6 +211,24 @@ export function compileMetricSelect(target: MetricTarget, selection: MetricSelec
     groupBy = ` GROUP BY ${bucket}`;
     order = orderField === 'value' ? `${v}${desc}, ${bucket}` : `${bucket}${desc}`;
     shape = { kind: 'interval', intervalMs: n, key: aggregateKey(aggregated[0].aggregation!) };
+    if (aggregated[0].aggregation === 'count' || aggregated[0].aggregation === 'count_distinct') {
+      // As NSDb, a count answers every bucket of the span, the empty ones with 0 (other aggregations have no
+      // value over nothing: their empty buckets are left out). The series is capped at maxRecords + 1 buckets
+      // from the end the answer is ordered from.
+      const step = params.add(n, 'bigint');
+      const cap = params.add(maxRecords, 'bigint');
+      const series = desc && orderField !== 'value'
+        ? `generate_series(s.hi, GREATEST(s.lo, s.hi - ${step} * ${cap}), -${step})`
+        : `generate_series(s.lo, LEAST(s.hi, s.lo + ${step} * ${cap}), ${step})`;
+      const o = orderField === 'value' ? `COALESCE(a.v, 0)${desc}, g.b` : `g.b${desc}`;
+      filled = {
+        checkSpan: orderField === 'value',
+        inner:
+          `WITH a AS (SELECT ${bucket} AS b, ${v} AS v FROM metric_points WHERE ${conditions.join(' AND ')} GROUP BY ${bucket}) ` +
+          `SELECT g.b AS b, COALESCE(a.v, 0) AS v, (s.hi - s.lo) / ${step} + 1 AS span, row_number() OVER (ORDER BY ${o}) AS rn ` +
+          `FROM (SELECT min(b) AS lo, max(b) AS hi FROM a) s CROSS JOIN LATERAL ${series} AS g(b) LEFT JOIN a ON a.b = g.b ORDER BY ${o} LIMIT ${limitParam}`,
+      };
+    }
   } else if (aggregated.length > 0) {
     if (aggregated.some((f) => !GLOBAL_METRIC_AGGREGATIONS.has(f.aggregation!))) {
       throw new MetricQueryError('cannot execute a query with a non global aggregation without a groupBy field');
@@ -228,12 +259,12 @@ export function compileMetricSelect(target: MetricTarget, selection: MetricSelec
         : { kind: 'points', dimensions: new Set(named.filter((n) => !isTag(n))), tags: new Set(named.filter(isTag)) };
   }
 
-  const inner = `SELECT ${select}, row_number() OVER (ORDER BY ${order}) AS rn FROM metric_points WHERE ${conditions.join(' AND ')}${groupBy} ORDER BY ${order} LIMIT ${limitParam}`;
+  const inner = filled ? filled.inner : `SELECT ${select}, row_number() OVER (ORDER BY ${order}) AS rn FROM metric_points WHERE ${conditions.join(' AND ')}${groupBy} ORDER BY ${order} LIMIT ${limitParam}`;
   const sql =
     `SELECT h.position AS head, q.* FROM ` +
     `(SELECT COALESCE(max(position), 0) AS position FROM metric_heads WHERE metric = ${metricParam} AND generation = ${generationParam}) h ` +
     `LEFT JOIN LATERAL (${inner}) q ON TRUE ORDER BY q.rn`;
-  return { sql, params: params.values, shape, rowLimit, maxRecords, limited };
+  return { sql, params: params.values, shape, rowLimit, maxRecords, limited, checkSpan: filled?.checkSpan };
 }
 
 const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
@@ -242,7 +273,8 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
 export function decodeMetricRows(compiled: CompiledMetricSelect, rows: readonly Record<string, unknown>[]): { records: MetricRecord[]; position: number } {
   const position = rows.length ? num(rows[0].head) : 0;
   const present = rows.filter((r) => r.rn !== null && r.rn !== undefined);
-  if (!compiled.limited && present.length > compiled.maxRecords) {
+  const spanTooLarge = compiled.checkSpan === true && present.length > 0 && num(present[0].span) > compiled.maxRecords;
+  if ((!compiled.limited && present.length > compiled.maxRecords) || spanTooLarge) {
     throw new MetricQueryError(
       `the answer would hold more than ${compiled.maxRecords} records (the most one answer may hold): add a LIMIT or narrow the WHERE`,
       'METRIC_ANSWER_TOO_LARGE',
@@ -292,4 +324,68 @@ export function decodeMetricRows(compiled: CompiledMetricSelect, rows: readonly 
     }
   });
   return { records, position };
+}
+
+export type CompiledGroupStates = { sql: string; params: unknown[]; distinctFields: readonly string[]; global: boolean };
+
+/** One statement: every group's state and the stream position they are complete up to (one snapshot). */
+export function compileGroupStates(target: MetricTarget, request: MetricGroupStatesRequest, schema: readonly MetricField[]): CompiledGroupStates {
+  const classes: Classes = new Map(schema.map((f) => [f.name, f.fieldClassType]));
+  const params = new SqlParams();
+  const metricParam = params.add(target.metric, 'text');
+  const generationParam = params.add(target.generation, 'int');
+  const conditions = [`metric = ${metricParam}`, `generation = ${generationParam}`];
+  if (request.where) conditions.push(compileCondition(request.where, params, classes));
+  if (request.upToPosition !== undefined) conditions.push(`stream_position <= ${params.add(request.upToPosition, 'bigint')}`);
+  let g = 'NULL::jsonb';
+  let groupBy = '';
+  if (request.groupBy?.kind === 'tag') {
+    g = jsonOf(request.groupBy.field, params, classes);
+    conditions.push(`${g} IS NOT NULL`);
+    groupBy = ` GROUP BY ${g}`;
+  } else if (request.groupBy?.kind === 'interval') {
+    const n = request.groupBy.intervalMs;
+    if (!Number.isSafeInteger(n) || n <= 0) throw new MetricQueryError('the interval must be a positive number of milliseconds');
+    g = `to_jsonb(floor(ts / ${params.add(n, 'float8')})::bigint * ${params.add(n, 'bigint')})`;
+    groupBy = ` GROUP BY 1`;
+  }
+  const distinct = request.distinctFields.map((field, i) => {
+    const json = field === '*' || field === 'value' ? 'to_jsonb(value)' : field === 'timestamp' ? 'to_jsonb(ts)' : jsonOf(field, params, classes);
+    return `, COALESCE(jsonb_agg(DISTINCT ${json}) FILTER (WHERE ${json} IS NOT NULL), '[]'::jsonb) AS d${i}`;
+  });
+  const limitParam = params.add(request.maxGroups + 1, 'bigint');
+  const inner =
+    `SELECT ${g} AS g, count(*) AS n, COALESCE(sum(value), 0) AS s, min(value) AS mn, max(value) AS mx, ` +
+    `(array_agg(ts ORDER BY ts, stream_position))[1] AS fts, (array_agg(value ORDER BY ts, stream_position))[1] AS fv, ` +
+    `(array_agg(ts ORDER BY ts DESC, stream_position DESC))[1] AS lts, (array_agg(value ORDER BY ts DESC, stream_position DESC))[1] AS lv` +
+    `${distinct.join('')} FROM metric_points WHERE ${conditions.join(' AND ')}${groupBy} LIMIT ${limitParam}`;
+  const sql =
+    `SELECT h.position AS head, q.* FROM ` +
+    `(SELECT COALESCE(max(position), 0) AS position FROM metric_heads WHERE metric = ${metricParam} AND generation = ${generationParam}) h ` +
+    `LEFT JOIN LATERAL (${inner}) q ON TRUE`;
+  return { sql, params: params.values, distinctFields: request.distinctFields, global: request.groupBy === undefined };
+}
+
+/** The group states of the rows a compiled statement returned. */
+export function decodeGroupStates(compiled: CompiledGroupStates, rows: readonly Record<string, unknown>[]): { groups: MetricGroupState[]; position: number } {
+  const position = rows.length ? num(rows[0].head) : 0;
+  const opt = (v: unknown) => (v === null || v === undefined ? undefined : num(v));
+  const groups = rows
+    .filter((r) => r.n !== null && r.n !== undefined)
+    .map((row): MetricGroupState => {
+      const state: MetricGroupState = {
+        count: num(row.n),
+        sum: num(row.s),
+        min: opt(row.mn),
+        max: opt(row.mx),
+        firstTs: opt(row.fts),
+        firstValue: opt(row.fv),
+        lastTs: opt(row.lts),
+        lastValue: opt(row.lv),
+        distinct: Object.fromEntries(compiled.distinctFields.map((f, i) => [f, (row[`d${i}`] ?? []) as MetricValue[]])),
+      };
+      if (!compiled.global) state.group = row.g as MetricValue;
+      return state;
+    });
+  return { groups, position };
 }

@@ -6,7 +6,7 @@ import { EventFeed } from '../../../../core/projections/event-feed.js';
 import { ProjectionRuntime } from '../../../../core/projections/projection-runtime.js';
 import { CATALOG_STREAM, recordStreamId } from '../../domain/catalog.js';
 import type { MetricAggregation, MetricCondition, MetricField, MetricSelection } from '../domain/metric-query.js';
-import { compileMetricSelect, decodeMetricRows } from './metric-sql.js';
+import { compileGroupStates, compileMetricSelect, decodeGroupStates, decodeMetricRows } from './metric-sql.js';
 import { METRICS_PROJECTOR, metricsProjector } from './metrics-projector.js';
 import { CreateMetricPoints1766200000000 } from './migrations/1766200000000-create-metric-points.js';
 
@@ -135,16 +135,46 @@ describe.each(backends())('metrics read model on $name', (backend) => {
     });
 
     const buckets = await run({ fields: [{ name: '*', aggregation: 'count' }], groupBy: { kind: 'interval', intervalMs: 2000 } });
-    expect(buckets.records).toEqual([
+    // A count answers every bucket of the span, the empty ones with 0 (as NSDb); other aggregations only non-empty ones.
+    expect(buckets.records).toHaveLength(33);
+    expect(buckets.records.slice(0, 4)).toEqual([
       { timestamp: 2000, value: 1, dimensions: { lowerBound: 0, upperBound: 2000 }, tags: { 'count(*)': 1 } },
       { timestamp: 4000, value: 2, dimensions: { lowerBound: 2000, upperBound: 4000 }, tags: { 'count(*)': 2 } },
       { timestamp: 6000, value: 1, dimensions: { lowerBound: 4000, upperBound: 6000 }, tags: { 'count(*)': 1 } },
-      { timestamp: 66_000, value: 1, dimensions: { lowerBound: 64_000, upperBound: 66_000 }, tags: { 'count(*)': 1 } },
+      { timestamp: 8000, value: 0, dimensions: { lowerBound: 6000, upperBound: 8000 }, tags: { 'count(*)': 0 } },
     ]);
+    expect(buckets.records.at(-1)).toEqual({ timestamp: 66_000, value: 1, dimensions: { lowerBound: 64_000, upperBound: 66_000 }, tags: { 'count(*)': 1 } });
+    const countBy = (extra: Partial<MetricSelection>, max?: number) =>
+      run({ fields: [{ name: '*', aggregation: 'count' }], groupBy: { kind: 'interval', intervalMs: 2000 }, ...extra }, max).then((r) => r.records.map((x) => [x.dimensions.lowerBound, x.value]));
+    expect(await countBy({ orderBy: { field: 'timestamp', descending: true }, limit: 2 })).toEqual([[64_000, 1], [62_000, 0]]);
+    expect(await countBy({ orderBy: { field: 'value', descending: true }, limit: 2 })).toEqual([[2000, 2], [0, 1]]);
+    await expect(countBy({}, 10)).rejects.toThrow('more than 10 records');
+    await expect(countBy({ orderBy: { field: 'value', descending: true }, limit: 2 }, 10)).rejects.toThrow('more than 10 records');
+    expect(await countBy({ limit: 3 }, 10)).toEqual([[0, 1], [2000, 2], [4000, 1]]);
+    expect((await run({ fields: [{ name: 'value', aggregation: 'max' }], groupBy: { kind: 'interval', intervalMs: 2000 } })).records).toHaveLength(4);
     expect((await run({ fields: [{ name: 'value', aggregation: 'sum' }], groupBy: { kind: 'interval', intervalMs: 60_000 } })).records.map((r) => [r.timestamp, r.tags])).toEqual([
       [60_000, { 'sum(*)': 15.5 }],
       [120_000, { 'sum(*)': 16 }],
     ]);
+  });
+
+  it('answers the incremental state of each group (a live aggregate seed), optionally as it stood at a position', async () => {
+    const states = async (request: Partial<Parameters<typeof compileGroupStates>[1]>) => {
+      const compiled = compileGroupStates({ metric: M, generation: 1 }, { distinctFields: [], maxGroups: 100, ...request }, await schema());
+      return decodeGroupStates(compiled, await db.query(compiled.sql, compiled.params));
+    };
+    const byRegion = await states({ groupBy: { kind: 'tag', field: 'region' }, distinctFields: ['host', '*'] });
+    expect(byRegion.position).toBe(5);
+    const eu = byRegion.groups.find((g) => g.group === 'eu')!;
+    expect(eu).toMatchObject({ count: 2, sum: 5, min: 1, max: 4, firstTs: 1000, firstValue: 1, lastTs: 3000, lastValue: 4 });
+    expect([...eu.distinct.host].sort()).toEqual(['a', 'alpha']);
+    expect(eu.distinct['*']).toHaveLength(2);
+    const global = await states({ upToPosition: 2 });
+    expect(global.groups).toEqual([{ count: 2, sum: 3.5, min: 1, max: 2.5, firstTs: 1000, firstValue: 1, lastTs: 2000, lastValue: 2.5, distinct: {} }]);
+    const nothing = await states({ where: { kind: 'compare', field: 'value', operator: '>', value: 100 } });
+    expect(nothing.groups).toEqual([{ count: 0, sum: 0, distinct: {} }]);
+    expect((await states({ groupBy: { kind: 'interval', intervalMs: 60_000 } })).groups.map((g) => [g.group, g.count])).toEqual(expect.arrayContaining([[0, 4], [60_000, 1]]));
+    expect((await states({ groupBy: { kind: 'tag', field: 'region' }, maxGroups: 1 })).groups).toHaveLength(2); // one past the bound: the caller refuses
   });
 
   it("applies NSDb's schema rules", async () => {
