@@ -36,6 +36,8 @@ export interface PipelineRuntime {
 
 const SNAPSHOT_VERSION = 1;
 
+const NO_OUTPUTS: Output[] = Object.freeze([]) as unknown as Output[];
+
 /** FNV-1a over the plan's JSON: a snapshot is only restored into the plan it was taken from. */
 export function planFingerprint(plan: PipelinePlan): string {
   const text = JSON.stringify(plan);
@@ -113,8 +115,16 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
   const limits: QueryLimits = { ...DEFAULT_LIMITS, ...context.limits };
   const lookupFn = context.lookup ?? (() => undefined);
   const onError = context.onError;
-  let outputs: Output[] = [];
-  let last: RecordMeta | null = null;
+  // Most pushes produce nothing: they share one empty (frozen) answer instead of allocating their own.
+  let outputs: Output[] = NO_OUTPUTS;
+  const emitOutput = (output: Output) => {
+    if (outputs === NO_OUTPUTS) outputs = [];
+    outputs.push(output);
+  };
+  /** Offset and commit time of the last record pushed (kept as numbers: no object per push). */
+  let lastOffset = 0;
+  let lastTime = 0;
+  let hasLast = false;
   const surfaced = new WeakSet<object>();
 
   const makeReport = (index: number) => (e: unknown, meta: RecordMeta) => {
@@ -136,7 +146,7 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
       lookup: lookupFn,
       limits,
       report: reports[i],
-      sink: (target, record) => outputs.push({ kind: 'sink', target, record: record as JsonValue }),
+      sink: (target, record) => emitOutput({ kind: 'sink', target, record: record as JsonValue }),
     };
     switch (op.op) {
       case 'where':
@@ -158,7 +168,7 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
   // stages[i] feeds operator i; stages[n] collects the pipeline's results.
   const stages: Next[] = new Array(ops.length + 1);
   stages[ops.length] = (record) => {
-    outputs.push({ kind: 'record', record: record as JsonValue });
+    emitOutput({ kind: 'record', record: record as JsonValue });
   };
   for (let i = ops.length - 1; i >= 0; i--) {
     const op = ops[i];
@@ -182,18 +192,22 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
     }
     const copy = structuredClone(s.ops);
     ops.forEach((op, i) => op.load(copy[i]));
-    last = s.last ?? null;
+    if (s.last) {
+      hasLast = true;
+      lastOffset = s.last.offset;
+      lastTime = s.last.time;
+    }
   }
 
   const take = (): Output[] => {
     const out = outputs;
-    outputs = [];
+    outputs = NO_OUTPUTS;
     return out;
   };
 
   /** Runs operator i's flush/advance, its outputs going through the operators after it, then the next one. */
   const cascade = (meta: RecordMeta, call: (op: OpRuntime, next: Next) => void): Output[] => {
-    outputs = [];
+    outputs = NO_OUTPUTS;
     try {
       for (let i = 0; i < ops.length; i++) {
         try {
@@ -203,7 +217,7 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
         }
       }
     } catch (e) {
-      outputs = [];
+      outputs = NO_OUTPUTS;
       throw e;
     }
     return take();
@@ -212,22 +226,24 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
   return {
     plan,
     push(record, meta) {
-      last = { offset: meta.offset, time: meta.time };
-      outputs = [];
+      hasLast = true;
+      lastOffset = meta.offset;
+      lastTime = meta.time;
+      outputs = NO_OUTPUTS;
       try {
         stages[0](record, meta);
       } catch (e) {
-        outputs = [];
+        outputs = NO_OUTPUTS;
         throw e;
       }
       return take();
     },
     flush() {
-      const meta = last ?? { offset: -1, time: 0 };
+      const meta = hasLast ? { offset: lastOffset, time: lastTime } : { offset: -1, time: 0 };
       return cascade(meta, (op, next) => op.flush(meta, next));
     },
     advance(timeMs) {
-      const meta = { offset: last?.offset ?? -1, time: Math.max(timeMs, last?.time ?? timeMs) };
+      const meta = { offset: hasLast ? lastOffset : -1, time: hasLast ? Math.max(timeMs, lastTime) : timeMs };
       return cascade(meta, (op, next) => op.advance(timeMs, meta, next));
     },
     nextClose() {
@@ -239,7 +255,7 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
       return earliest;
     },
     snapshot() {
-      return structuredClone({ v: SNAPSHOT_VERSION, plan: fingerprint, ops: ops.map((op) => op.save()), last }) as JsonValue;
+      return structuredClone({ v: SNAPSHOT_VERSION, plan: fingerprint, ops: ops.map((op) => op.save()), last: hasLast ? { offset: lastOffset, time: lastTime } : null }) as JsonValue;
     },
   };
 }

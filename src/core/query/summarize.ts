@@ -27,6 +27,10 @@ interface FixedWindow {
   start: number;
   end: number;
   groups: Groups;
+  /** The expressions' variables while evaluating a record of this window (made once per window, not per record). */
+  vars?: Record<string, unknown> | null;
+  /** Its groups by a primitive group key as is (a cache of `groups`, which is keyed canonically): no key string per record. */
+  byValue?: Map<unknown, Group>;
 }
 
 interface Session {
@@ -64,6 +68,8 @@ export class SummarizeRuntime implements OpRuntime {
   private readonly emitEvery: { interval: number; using: Compiled | 'arrival' | 'count' } | null = null;
   private readonly emitWhen: Compiled | null = null;
   private readonly emitChange: Compiled | null = null;
+  /** The aggregate arguments of the record being pushed (tumbling windows: used at once, never kept). */
+  private readonly scratch: unknown[];
 
   // --- state (all of it goes through save/load)
   private seen = 0;
@@ -91,6 +97,7 @@ export class SummarizeRuntime implements OpRuntime {
     nodes.forEach((n, i) => slots.set(n, i));
     this.aggregators = nodes.map((n) => aggregatorFor(n.fn, n.args.length));
     this.aggArgs = nodes.map((n) => (n.args.length === 0 ? null : compileExpression(n.args[0], opts)));
+    this.scratch = new Array<unknown>(this.aggArgs.length);
     this.output = compileExpression(spec.aggregates, { ...opts, aggregateSlots: slots });
     this.by = spec.by.map((k) => compileExpression(k.expr, opts));
     this.byNames = spec.by.map((k) => k.name);
@@ -298,9 +305,9 @@ export class SummarizeRuntime implements OpRuntime {
   }
 
   private closeFixed(until: number, meta: RecordMeta, next: Next): void {
-    const closing: FixedWindow[] = [];
-    for (const win of this.windows.values()) if (win.end <= until) closing.push(win);
-    if (closing.length === 0) return;
+    let closing: FixedWindow[] | undefined;
+    for (const win of this.windows.values()) if (win.end <= until) (closing ??= []).push(win);
+    if (!closing) return;
     closing.sort((a, b) => a.start - b.start);
     for (const win of closing) {
       this.windows.delete(win.id);
@@ -308,7 +315,75 @@ export class SummarizeRuntime implements OpRuntime {
     }
   }
 
+  private varsOf(id: number, start: number, end: number): Record<string, unknown> | null {
+    const info = this.windowInfo(id, start, end);
+    return info === null ? null : { [this.windowVar]: info };
+  }
+
+  /**
+   * A tumbling window (one window per record): what pushFixed does, without its per-record arrays and
+   * window objects: the hot path of a live query or flow. Checks every bound before it changes anything.
+   */
+  private pushTumbling(record: unknown, meta: RecordMeta, next: Next, size: number): void {
+    const pos = this.position(record, meta);
+    const byCount = this.measure === 'count';
+    if (!byCount && (this.watermark === null || pos > this.watermark)) {
+      this.watermark = pos;
+      this.closeFixed(pos, meta, next);
+    }
+    const k = Math.floor(pos / size);
+    const start = k * size;
+    const end = start + size;
+    if (!byCount && end <= (this.watermark as number)) return; // late for a closed window
+    const id = byCount ? k : start;
+    let win = this.windows.get(id);
+    const env = this.env;
+    env.vars = win ? (win.vars ??= this.varsOf(id, start, end)) : this.varsOf(id, start, end);
+    const by = this.by;
+    let keyValue: unknown;
+    let g: Group | undefined;
+    let key: string | undefined;
+    if (by.length === 1) {
+      keyValue = by[0](record, env);
+      if (keyValue === null || typeof keyValue !== 'object') g = win?.byValue?.get(keyValue);
+    } else if (by.length > 1) keyValue = by.map((f) => f(record, env));
+    else key = '';
+    const args = this.aggArgs;
+    const values = this.scratch;
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i];
+      values[i] = a === null ? true : a(record, env);
+    }
+    if (!win && this.windows.size + 1 > this.ctx.limits.maxOpenWindows) {
+      const max = this.ctx.limits.maxOpenWindows;
+      throw new QueryLimitError(`more than ${max} windows open`, 'maxOpenWindows', max);
+    }
+    if (!g) {
+      key ??= canonicalKey(keyValue);
+      g = win?.groups.get(key);
+      if (!g && win) this.checkGroups(win.groups, key);
+      if (!win) {
+        win = { id, start, end, groups: new Map(), vars: env.vars };
+        this.windows.set(id, win);
+      }
+      if (!g) {
+        const keyValues = by.length === 0 ? [] : by.length === 1 ? [keyValue] : (keyValue as unknown[]);
+        g = { keyValues, aggs: this.aggregators.map((a) => a.init()), last: record, emitted: null };
+        win.groups.set(key, g);
+      }
+      if (by.length === 1 && (keyValue === null || typeof keyValue !== 'object')) (win.byValue ??= new Map()).set(keyValue, g);
+    }
+    const limits = this.ctx.limits;
+    for (let i = 0; i < this.aggregators.length; i++) g.aggs[i] = this.aggregators[i].add(g.aggs[i], values[i], limits);
+    g.last = record;
+    if (byCount) {
+      this.seen++;
+      this.closeFixed(this.seen, meta, next); // a count window closes when full
+    }
+  }
+
   private pushFixed(record: unknown, meta: RecordMeta, next: Next, size: number, hop: number): void {
+    if (hop === size) return this.pushTumbling(record, meta, next, size);
     const pos = this.position(record, meta);
     const byCount = this.measure === 'count';
     if (!byCount) {
