@@ -103,6 +103,12 @@ describe.each(backends())('identity context on $name', (backend) => {
     expect((await identity.listUsers(ann, {})).map((u) => u.id)).toEqual([ann.userId]);
     expect(await identity.countUsers(ann, {})).toBe(1);
     expect(await code(identity.updateUser(ann, ann.userId, { email: 'admin@example.com' }))).toBe('CONFLICT');
+    // Expected versions (If-Match), checked by the user's actor: a mismatch changes nothing.
+    expect(await code(identity.updateUser(ann, ann.userId, { name: 'Ann C' }, false, [1]))).toBe('PRECONDITION_FAILED');
+    expect(await code(identity.deleteUser(admin, ann.userId, [1, 3]))).toBe('PRECONDITION_FAILED');
+    expect(await identity.getUser(ann, ann.userId)).toMatchObject({ name: 'Ann B', deleted: false, version: 2 });
+    expect(await identity.updateUser(ann, ann.userId, { name: 'Ann C' }, false, [2])).toMatchObject({ name: 'Ann C', version: 3 });
+    expect(await identity.updateUser(ann, ann.userId, { name: 'Ann B' })).toMatchObject({ version: 4 });
   });
 
   it('filters, sorts and pages users', async () => {

@@ -197,6 +197,10 @@ export class Environment {
   @Transform(toInt) @IsInt() @Min(1)
   DOCUMENTS_MAX_SUBSCRIPTIONS = 64;
 
+  /** Documents dialect: how often each authenticated /jxp/websocket connection's credential is checked again (revoked, expired, user deleted: its authentication and subscriptions end). */
+  @Transform(toInt) @IsInt() @Min(50) @Max(3_600_000)
+  DOCUMENTS_REAUTH_MS = 10_000;
+
   /** Identity: the first admin, created at boot when no user exists (both must be set). */
   @IsOptional() @IsEmail({ require_tld: false })
   ADMIN_EMAIL?: string;

@@ -44,6 +44,18 @@ describe('documents dialect (JXP): REST over the collections', () => {
     expect((await http(server, 'POST', '/jxp/api/test', { body: { name: 'anon' } })).body).toEqual({ code: 'Forbidden', message: 'User not logged in' });
     expect((await http(server, 'GET', '/jxp/api/nothing')).body).toEqual({ code: 'NotFound', message: 'Model nothing not found' });
     expect((await http(server, 'POST', '/jxp/api/test', { auth: alice, body: '{"name": ' })).body.code).toBe('BadRequest');
+    const fixed = '0123456789abcdef0123abcd';
+    expect((await http(server, 'POST', '/jxp/api/test', { auth: alice, body: { _id: fixed, name: 'fixed' } })).body.data._id).toBe(fixed);
+    expect(await http(server, 'POST', '/jxp/api/test', { auth: alice, body: { _id: fixed, name: 'again' } })).toMatchObject({ status: 409, body: { code: 'Conflict', message: expect.any(String) } });
+    expect((await http(server, 'POST', '/jxp/api/test', { auth: alice, body: { _id: 'short', name: 'x' } })).body.code).toBe('BadRequest');
+    expect((await http(server, 'GET', `/jxp/api/test/${fixed}`, { auth: alice, headers: { 'if-match': '*' } })).status).toBe(200);
+    expect(await http(server, 'DELETE', `/jxp/api/test/${fixed}`, { auth: alice, headers: { 'if-match': '"9"' } })).toMatchObject({ status: 412, body: { code: 'PreconditionFailed' } });
+    expect(await http(server, 'DELETE', '/jxp/api/test/0123456789abcdef0123ffff', { auth: alice, headers: { 'if-match': '*' } })).toMatchObject({ status: 404, body: { code: 'NotFound' } });
+    expect((await http(server, 'DELETE', `/jxp/api/test/${fixed}`, { auth: alice, headers: { 'if-match': '"1"' } })).status).toBe(200);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[name]=fixed')).body.data).toEqual([]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[name]=fixed&showDeleted=1')).body.data).toEqual([expect.objectContaining({ _id: fixed, _deleted: true })]);
+    const huge = await http(server, 'POST', '/jxp/api/test', { auth: alice, body: { name: 'x'.repeat(1024 * 1024 + 1) } });
+    expect(huge.status).toBe(413);
   });
 
   it('lists with filters, sort, paging, fields, search, count and query', async () => {
@@ -79,14 +91,54 @@ describe('documents dialect (JXP): REST over the collections', () => {
     const populated = await http(server, 'GET', `/jxp/api/test/${child._id}?populate=parent`);
     expect(populated.body.data.parent).toMatchObject({ _id: parent._id, name: 'parent' });
     expect((await http(server, 'GET', `/jxp/api/test?populate=parent&filter[name]=child`)).body.data[0].parent.name).toBe('parent');
-    await http(server, 'DELETE', `/jxp/api/test/${parent._id}?_cascade=1`, { auth: admin });
-    expect((await http(server, 'GET', `/jxp/api/test/${child._id}`)).status).toBe(404);
-    const bad = await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ insertOne: { document: { name: 'b1' } } }, { updateOne: { filter: { _id: '0123456789abcdef01234567' }, update: { name: 'x' } } }] });
-    expect(bad.body.code).toBe('NotFound');
+    const grandchild = (await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: 'grandchild', parent: child._id } })).body.data;
+    const bystander = (await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: 'bystander' } })).body.data;
+    // Without _cascade only the document goes.
+    expect((await http(server, 'DELETE', `/jxp/api/test/${grandchild._id}`, { auth: admin })).status).toBe(200);
+    expect((await http(server, 'PUT', `/jxp/api/test/${grandchild._id}`, { auth: admin, body: { _deleted: false } })).status).toBe(200);
+    expect((await http(server, 'DELETE', `/jxp/api/test/${parent._id}?_cascade=1`, { auth: admin })).body).toEqual({ status: 'ok', message: `test/${parent._id} deleted` });
+    for (const d of [parent, child, grandchild]) expect((await http(server, 'GET', `/jxp/api/test/${d._id}`)).body).toEqual({ code: 'NotFound', message: `Document ${d._id} is deleted on test` });
+    expect((await http(server, 'GET', `/jxp/api/test/${bystander._id}`)).status).toBe(200);
+    // A permanent cascade removes the (soft-deleted) children from the present too.
+    expect((await http(server, 'DELETE', `/jxp/api/test/${parent._id}?_cascade=1&_permaDelete=1`, { auth: admin })).status).toBe(200);
+    for (const d of [parent, child, grandchild]) expect((await http(server, 'GET', `/jxp/api/test/${d._id}?showDeleted=1`)).status).toBe(404);
+    // All or none: the third operation fails validation, so neither the insert nor the update lands.
+    const n1 = (await http(server, 'GET', '/jxp/api/test?filter[name]=n1')).body.data[0];
+    const bad = await http(server, 'POST', '/jxp/bulkwrite/test', {
+      auth: admin,
+      body: [{ insertOne: { document: { name: 'b1' } } }, { updateOne: { filter: { _id: n1._id }, update: { $set: { tag: 'bulk' } } } }, { insertOne: { document: { value: 1 } } }],
+    });
+    expect(bad).toMatchObject({ status: 400, body: { code: 'BadRequest', message: 'name is required' } });
     expect((await http(server, 'GET', '/jxp/count/test?filter[name]=b1')).body).toEqual({ count: 0 });
-    const ok = await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ insertOne: { document: { name: 'b1' } } }, { insertOne: { document: { name: 'b2' } } }] });
-    expect(ok.body).toMatchObject({ status: 'ok', data: { insertedCount: 2 } });
-    expect((await http(server, 'GET', '/jxp/count/test?filter[name]=$regex:/^b[12]$/')).body).toEqual({ count: 2 });
+    expect((await http(server, 'GET', `/jxp/api/test/${n1._id}`)).body.data.tag).toBe('odd');
+    const ok = await http(server, 'POST', '/jxp/bulkwrite/test', {
+      auth: admin,
+      body: [
+        { insertOne: { document: { name: 'b1' } } },
+        { insertOne: { document: { name: 'b2', value: 1 } } },
+        { updateOne: { filter: { name: 'b2' }, update: { $set: { value: 2 } } } },
+        { updateOne: { filter: { name: 'b3' }, update: { value: 3 }, upsert: true } },
+        { updateOne: { filter: { _id: n1._id }, update: { value: 1 }, upsert: true } },
+        { updateOne: { filter: { name: 'nobody' }, update: { value: 9 } } },
+        { replaceOne: { filter: { name: 'b1' }, replacement: { name: 'b1', tag: 'replaced' } } },
+        { deleteOne: { filter: { name: 'n12' } } },
+      ],
+    });
+    expect(ok.body).toMatchObject({ status: 'ok', data: { ok: 1, insertedCount: 2, matchedCount: 3, modifiedCount: 2, upsertedCount: 1, deletedCount: 1 } });
+    expect(Object.keys(ok.body.data.insertedIds)).toEqual(['0', '1']);
+    expect(Object.keys(ok.body.data.upsertedIds)).toEqual(['3']);
+    const after = (await http(server, 'GET', '/jxp/api/test?filter[name]=$regex:/^(b[123]|n12)$/&sort=name')).body.data;
+    expect(after.map((d: any) => [d.name, d.value ?? null, d.tag ?? null])).toEqual([['b1', null, 'replaced'], ['b2', 2, null], ['b3', 3, null]]);
+    expect(after[0]._id).toBe(ok.body.data.insertedIds['0']);
+    const many = await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ updateMany: { filter: { tag: 'odd' }, update: { $set: { tag: 'odd!' } } } }, { deleteMany: { filter: { tag: 'odd!', value: { $gte: 9 } } } }] });
+    expect(many.body.data).toMatchObject({ matchedCount: 6, modifiedCount: 6, deletedCount: 2 });
+    expect((await http(server, 'GET', '/jxp/count/test?filter[tag]=odd!')).body).toEqual({ count: 4 });
+    expect((await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: { insertOne: {} } })).status).toBe(400);
+    expect((await http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ insertOne: { document: { name: 'x' } }, deleteOne: { filter: {} } }] })).body.code).toBe('BadRequest');
+    expect((await http(server, 'POST', '/jxp/bulkwrite/test', { auth: alice, body: [{ deleteMany: { filter: {} } }] })).body).toEqual({ code: 'Forbidden', message: 'Bulk operation deleteMany requires admin' });
+    // Alice may delete only her own documents: the filter matches none of hers (JXP refuses the whole write; this only skips).
+    expect((await http(server, 'POST', '/jxp/bulkwrite/test', { auth: alice, body: [{ deleteOne: { filter: { name: 'b2' } } }] })).body.data).toMatchObject({ deletedCount: 0 });
+    expect((await http(server, 'POST', '/jxp/bulkwrite/test', { auth: alice, body: [{ deleteOne: { filter: { _id: after[1]._id } } }] })).body).toEqual({ code: 'Forbidden', message: 'Authorization failed - d' });
   });
 
   it('checks permissions: owner-only readers list just their own documents; users come from the identity side', async () => {
@@ -106,6 +158,11 @@ describe('documents dialect (JXP): REST over the collections', () => {
     expect(users.status).toBe(200);
     expect(users.body.data.map((u: any) => u.email)).toEqual(expect.arrayContaining(['alice@example.com', 'bob@example.com']));
     expect((await http(server, 'GET', '/jxp/model')).body.map((m: any) => m.model)).toEqual(['user', 'test', 'secret']);
+    const openapi = (await http(server, 'GET', '/docs-json')).body;
+    for (const model of ['test', 'secret', 'user']) {
+      for (const path of [`/jxp/api/${model}`, `/jxp/api/${model}/{id}`, `/jxp/count/${model}`]) expect(Object.values(openapi.paths[path]).every((op: any) => op.tags.includes(model))).toBe(true);
+    }
+    for (const path of ['/jxp/query/test', '/jxp/bulkwrite/test', '/jxp/query/secret', '/jxp/model']) expect(openapi.paths[path]).toBeDefined();
   });
 
   it('loses no update under concurrent PUTs', async () => {

@@ -1,6 +1,6 @@
 import type { RunningTideline } from '../../app.factory.js';
 import { useServersOnOneDatabase } from '../../../test/support/tideline.js';
-import { ADMIN, basic, createUser, eventually, http, JxpSocket, modelsFile } from './test-support.js';
+import { ADMIN, basic, createUser, eventually, http, ISSUE_MODELS, JxpSocket, modelsFile } from './test-support.js';
 
 const sql = async (server: RunningTideline, q: string) => {
   const res = await fetch(`${server.url}/sql`, { method: 'POST', body: q, headers: { 'content-type': 'application/sql', accept: 'application/json' } });
@@ -15,12 +15,12 @@ const sql = async (server: RunningTideline, q: string) => {
 };
 
 describe('documents dialect (JXP): /jxp/websocket change events, permission-checked, and one collection with SQL', () => {
-  const db = useServersOnOneDatabase('tideline-jxp-ws-', { MODELS_FILE: modelsFile(), ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+  const db = useServersOnOneDatabase('tideline-jxp-ws-', { MODELS_FILE: modelsFile({ ...ISSUE_MODELS, hidden: { fields: { name: { type: 'string' } }, perms: { admin: 'crud' } } }), DOCUMENTS_MAX_SUBSCRIPTIONS: '3', DOCUMENTS_REAUTH_MS: '100', ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
   let server: RunningTideline;
   let ws: string;
   const sockets: JxpSocket[] = [];
-  const open = async () => {
-    const s = await JxpSocket.open(ws);
+  const open = async (localAddress?: string) => {
+    const s = await JxpSocket.open(ws, { localAddress });
     sockets.push(s);
     return s;
   };
@@ -44,13 +44,94 @@ describe('documents dialect (JXP): /jxp/websocket change events, permission-chec
     expect(await s.raw(JSON.stringify({ msg_id: 'x' }))).toEqual({ status: 'error', message: 'missing action', msg_id: 'x' });
     expect(await s.raw(JSON.stringify({ action: 'ping' }))).toEqual({ status: 'error', message: 'missing msg_id' });
     expect(await s.request('fly')).toMatchObject({ status: 'error', message: 'action fly not implemented' });
-    expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'error' });
+    expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'error', message: 'User not authenticated' });
     expect(await s.request('auth', { email: bob.email, password: 'wrong' })).toMatchObject({ status: 'error', message: 'Unable to authenticate' });
     expect(await s.request('auth', bob)).toMatchObject({ status: 'okay', result: 'Authed' });
     expect(await s.request('subscribe', { model: 'nothing' })).toMatchObject({ status: 'error' });
     expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay', result: 'Subscribed to test' });
     expect(await s.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay', result: 'Already subscribed' });
-    expect(await s.request('unsubscribe', { model: 'test' })).toMatchObject({ status: 'okay' });
+    expect(await s.request('unsubscribe', { model: 'test' })).toMatchObject({ status: 'okay', result: 'Unsubscribed to test' });
+    expect(await s.request('unsubscribe', { model: 'test' })).toMatchObject({ status: 'error' });
+    expect(await s.request('subscribe', {})).toMatchObject({ status: 'error', message: 'missing model' });
+    expect(await s.request('subscribe', { model: 'test', filter: 'value' })).toMatchObject({ status: 'error' });
+    expect(await s.request('subscribe', { model: 'test', filter: { colour: 'red' } })).toMatchObject({ status: 'error', message: 'Unknown field colour on test' });
+    // No read right on any document of the model: an error, not JXP's "okay".
+    expect(await s.request('subscribe', { model: 'hidden' })).toMatchObject({ status: 'error', message: 'Authorization failed - r' });
+    // At most DOCUMENTS_MAX_SUBSCRIPTIONS (3 here) per socket.
+    for (const id of ['0123456789abcdef01234561', '0123456789abcdef01234562', '0123456789abcdef01234563']) {
+      expect(await s.request('subscribe', { model: 'test', id })).toMatchObject({ status: 'okay', result: `Subscribed to test/${id}` });
+    }
+    expect(await s.request('subscribe', { model: 'secret' })).toMatchObject({ status: 'error', message: 'Too many subscriptions (at most 3)' });
+    expect(await s.request('unsubscribe', { model: 'test', id: '0123456789abcdef01234561' })).toMatchObject({ status: 'okay' });
+    expect(await s.request('subscribe', { model: 'secret' })).toMatchObject({ status: 'okay' });
+    const admin = await open();
+    await admin.request('auth', ADMIN);
+    expect(await admin.request('subscribe', { model: 'hidden' })).toMatchObject({ status: 'okay', result: 'Subscribed to hidden' });
+  });
+
+  it('authenticates with an API key or a token; a bad, revoked or logged-out one is "Unable to authenticate", never echoed', async () => {
+    const session = (await http(server, 'POST', '/jxp/login', { body: carol })).body;
+    const key = (await http(server, 'POST', '/jxp/apikey', { auth: basic(carol), body: { name: 'socket' } })).body.data;
+    const s = await open();
+    const unable = { status: 'error', message: 'Unable to authenticate', msg_id: expect.any(String) };
+    expect(await s.request('auth', { apikey: session.apikey })).toMatchObject({ status: 'okay', result: 'Authed' });
+    expect(await s.request('subscribe', { model: 'secret' })).toMatchObject({ status: 'okay', result: 'Subscribed to secret' });
+    const t = await open();
+    expect(await t.request('subscribe', { model: 'test' })).toMatchObject({ status: 'error' });
+    expect(await t.request('auth', { token: session.token })).toMatchObject({ status: 'okay', result: 'Authed' });
+    expect(await t.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay', result: 'Subscribed to test' });
+    const k = await open();
+    expect(await k.request('auth', { apikey: key.apikey })).toMatchObject({ status: 'okay', result: 'Authed' });
+    const bad = [{ apikey: 'jxp_0000000000000000000000000000000000000000000' }, { apikey: 'not-a-key' }, { token: 'not.a.token' }, { token: session.refresh_token }, {}, { email: carol.email }, { apikey: 42 }];
+    for (const data of bad) {
+      const answer = await k.request('auth', data);
+      expect(answer).toEqual(unable);
+      expect(JSON.stringify(answer)).not.toMatch(/jxp_0|not-a-key|not\.a\.token/);
+    }
+    // Revoked key; tokens after logout.
+    expect((await http(server, 'DELETE', `/jxp/apikey/${key._id}`, { auth: basic(carol) })).status).toBe(200);
+    expect(await k.request('auth', { apikey: key.apikey })).toEqual(unable);
+    expect((await http(server, 'GET', '/jxp/logout', { auth: basic(carol) })).status).toBe(200);
+    expect(await k.request('auth', { token: session.token })).toEqual(unable);
+    expect(await k.request('auth', { apikey: session.apikey })).toMatchObject({ status: 'okay', result: 'Authed' });
+  });
+
+  it('counts password auths on the socket against the login limits of its address; key and token auths are not counted', async () => {
+    const from = '127.0.0.23';
+    const s = await open(from);
+    for (let i = 0; i < 12; i++) {
+      expect(await s.request('auth', i % 2 ? { email: bob.email, password: 'wrong' } : bob)).toMatchObject({ status: i % 2 ? 'error' : 'okay' });
+    }
+    const limited = await s.request('auth', bob);
+    expect(limited).toMatchObject({ status: 'error', message: expect.stringMatching(/^Too many login attempts/) });
+    expect((await open(from).then((o) => o.request('auth', bob))).message).toMatch(/^Too many login attempts/);
+    const session = (await http(server, 'POST', '/jxp/login', { body: bob })).body;
+    expect(await s.request('auth', { apikey: session.apikey })).toMatchObject({ status: 'okay', result: 'Authed' });
+    expect(await s.request('auth', { token: session.token })).toMatchObject({ status: 'okay', result: 'Authed' });
+    expect(await (await open('127.0.0.24')).request('auth', bob)).toMatchObject({ status: 'okay', result: 'Authed' });
+  });
+
+  it('ends a socket’s authentication, and its subscriptions, once its API key is revoked or its user deleted', async () => {
+    // No POST /login here (and the password socket has an address of its own): this suite's logins stay under the limits.
+    const dave = { email: 'dave@example.com', password: 'dave-password' };
+    const daveId = await createUser(server, { name: 'Dave', ...dave });
+    const key = (await http(server, 'POST', '/jxp/apikey', { auth: basic(dave), body: { name: 'socket' } })).body.data;
+    const byKey = await open();
+    expect(await byKey.request('auth', { apikey: key.apikey })).toMatchObject({ result: 'Authed' });
+    expect(await byKey.request('subscribe', { model: 'secret' })).toMatchObject({ status: 'okay' });
+    const byPassword = await open('127.0.0.31');
+    expect(await byPassword.request('auth', dave)).toMatchObject({ result: 'Authed' });
+    expect(await byPassword.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay' });
+    const ended = (s: JxpSocket) => eventually(() => s.replies.find((r) => r.action === 'auth' && r.status === 'error'));
+    expect((await http(server, 'DELETE', `/jxp/apikey/${key._id}`, { auth: basic(dave) })).status).toBe(200);
+    expect(await ended(byKey)).toEqual({ action: 'auth', status: 'error', message: expect.stringMatching(/^Unable to authenticate/) });
+    expect(await byKey.request('subscribe', { model: 'secret' })).toMatchObject({ status: 'error', message: 'User not authenticated' });
+    expect(byPassword.replies).toEqual([]); // the key was not its proof
+    expect((await http(server, 'DELETE', `/jxp/api/user/${daveId}`, { auth: basic(ADMIN) })).status).toBe(200);
+    await ended(byPassword);
+    await http(server, 'POST', '/jxp/api/test', { auth: basic(ADMIN), body: { name: 'after dave' } });
+    expect(await byPassword.request('ping')).toMatchObject({ result: 'pong!' });
+    expect(byPassword.pushes).toEqual([]);
   });
 
   it('pushes exactly one event per change, checked against each subscriber’s read permission, with filters', async () => {
@@ -73,6 +154,7 @@ describe('documents dialect (JXP): /jxp/websocket change events, permission-chec
     expect(owner.pushes[0]).toMatchObject({ client_id: expect.any(String), position: expect.any(Number), data: { modelname: 'secret', item: { _id: created._id, name: 's1' }, user_id: bobId, user_name: 'Bob', user_email: bob.email } });
 
     await http(server, 'POST', '/jxp/api/test', { auth: basic(bob), body: { name: 'four', value: 4 } });
+    await http(server, 'POST', '/jxp/api/test', { auth: basic(bob), body: { name: 'no value' } }); // a missing field does not match
     await http(server, 'POST', '/jxp/api/test', { auth: basic(bob), body: { name: 'five', value: 5 } });
     await eventually(() => filtered.pushes.length >= 1);
     // a marker the owner sees after everything else: nothing more can arrive for `other`

@@ -137,9 +137,12 @@ export function modelController(prefix: string, model: Model): Type {
     }
 
     @Post(`bulkwrite/${name}`)
-    @ApiOperation({ summary: `Atomic bulk write on ${name}: [{insertOne: {document}}, {updateOne: {filter: {_id}, update}}, {deleteOne: {filter: {_id}}}]` })
+    @ApiOperation({
+      summary: `Atomic bulk write on ${name} (all or none)`,
+      description: 'Mongo bulkWrite operations, one key each: {insertOne: {document}}, {updateOne: {filter, update, upsert?}} (update: fields or {$set}), {replaceOne: {filter, replacement, upsert?}}, {deleteOne: {filter}}; admins also updateMany and deleteMany. Filters take the operators of POST /query. Deletes are permanent.',
+    })
     @ApiBody({ schema: { type: 'array', items: { type: 'object' } } })
-    @ApiResponse({ status: 200, description: '{status: "ok", data: {insertedCount, modifiedCount, deletedCount, insertedIds}}' })
+    @ApiResponse({ status: 200, description: '{status: "ok", message, data: {ok, insertedCount, matchedCount, modifiedCount, deletedCount, upsertedCount, insertedIds, upsertedIds}} (ids by operation index)' })
     @apply(ERRORS)
     async bulkWrite(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
       response.status(200);
@@ -191,33 +194,38 @@ export function userController(prefix: string): Type {
 
     @Get('api/user/:id')
     @ApiOperation({ summary: 'Get one user (never the password)' })
+    @ApiResponse({ status: 200, description: '{data}, ETag "<version>"' })
     @apply(ERRORS)
-    async getOne(@Req() request: Request) {
-      return this.users.get(await this.auth.authenticate(request), String(request.params.id), flag(searchOf(request), 'showDeleted'));
+    async getOne(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
+      return versioned(response, await this.users.getVersioned(await this.auth.authenticate(request), String(request.params.id), flag(searchOf(request), 'showDeleted')));
     }
 
     @Post('api/user')
     @ApiOperation({ summary: 'Create a user (admin only; the password is hashed, the email lowercased and unique)' })
     @ApiBody({ schema: { type: 'object', properties: { name: { type: 'string' }, email: { type: 'string' }, password: { type: 'string' }, admin: { type: 'boolean' }, groups: { type: 'array', items: { type: 'string' } } }, required: ['email', 'password'] } })
+    @ApiResponse({ status: 200, description: '{status: "ok", message: "user created", data}, ETag "<version>"' })
     @apply(ERRORS)
     async create(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
       response.status(200);
-      return this.users.create(await this.auth.authenticate(request), request.body);
+      return versioned(response, await this.users.createVersioned(await this.auth.authenticate(request), request.body));
     }
 
     @Put('api/user/:id')
-    @ApiOperation({ summary: 'Update a user (a non-admin: only themselves, never admin or groups)' })
+    @ApiOperation({ summary: 'Update a user (a non-admin: only themselves, never admin or groups); honours If-Match' })
     @ApiBody({ schema: { type: 'object' } })
+    @ApiResponse({ status: 200, description: '{status: "ok", message: "user updated", data}, ETag "<version>"' })
+    @ApiResponse({ status: 412, description: 'PreconditionFailed (If-Match)' })
     @apply(ERRORS)
-    async update(@Req() request: Request) {
-      return this.users.update(await this.auth.authenticate(request), String(request.params.id), request.body);
+    async update(@Req() request: Request, @Res({ passthrough: true }) response: Response) {
+      return versioned(response, await this.users.updateVersioned(await this.auth.authenticate(request), String(request.params.id), request.body, header(request, 'if-match')));
     }
 
     @Delete('api/user/:id')
-    @ApiOperation({ summary: 'Delete a user (soft; admin only)' })
+    @ApiOperation({ summary: 'Delete a user (soft; admin only); honours If-Match' })
+    @ApiResponse({ status: 412, description: 'PreconditionFailed (If-Match)' })
     @apply(ERRORS)
     async remove(@Req() request: Request) {
-      return this.users.remove(await this.auth.authenticate(request), String(request.params.id));
+      return this.users.remove(await this.auth.authenticate(request), String(request.params.id), header(request, 'if-match'));
     }
 
     @Get('count/user')

@@ -7,6 +7,8 @@ import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { WatchDocumentsQuery, type DocCondition, type DocumentWatch, type WatchedChange } from '../../contexts/collections/documents/document-commands.js';
 import { type Credentials, type Identity } from '../../contexts/identity/application/authenticate.query.js';
+import { GetUserQuery } from '../../contexts/identity/application/commands.js';
+import { IdentityError } from '../../contexts/identity/domain/identity-errors.js';
 import { CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER } from '../../core/realtime/close-codes.js';
 import { Heartbeat, sendBounded } from '../../core/realtime/socket-guard.js';
 import { JxpAuthenticator } from './auth/jxp-authenticator.js';
@@ -36,9 +38,13 @@ export function classify(change: WatchedChange): { event: Push; judged: Record<s
   return undefined;
 }
 
+/** What an `auth` proved, to check again later: an API key or token as given; for a password, only the user (the password is not kept). */
+type Proof = Readonly<{ credentials: Credentials }> | Readonly<{ userId: string }>;
+
 class JxpConnection {
   readonly clientId = randomUUID();
   identity: Identity | null = null;
+  proof?: Proof;
   address = 'unknown';
   readonly subscriptions = new Map<string, Subscription>();
   pending = 0;
@@ -55,6 +61,9 @@ export function documentsGateway(prefix: string): Type {
     private server?: WebSocketServer;
     private readonly sendLimit: number;
     private readonly maxSubscriptions: number;
+    private readonly connections = new Set<JxpConnection>();
+    private reauthTimer?: NodeJS.Timeout;
+    private reauthing = false;
 
     constructor(
       @Inject(QueryBus) private readonly queries: QueryBus,
@@ -69,10 +78,13 @@ export function documentsGateway(prefix: string): Type {
     afterInit(server: WebSocketServer): void {
       this.server = server;
       this.heartbeat = new Heartbeat(() => server.clients, this.config.get<number>('HEARTBEAT_MS')!);
+      this.reauthTimer = setInterval(() => void this.reauthenticate(), Number(this.config.get('DOCUMENTS_REAUTH_MS') ?? 10_000));
+      this.reauthTimer.unref();
     }
 
     onModuleDestroy(): void {
       this.heartbeat?.stop();
+      clearInterval(this.reauthTimer);
       for (const ws of this.server?.clients ?? []) ws.close(CLOSE_GOING_AWAY, 'server shutting down');
     }
 
@@ -80,7 +92,9 @@ export function documentsGateway(prefix: string): Type {
       const conn = new JxpConnection(ws);
       conn.address = request?.socket?.remoteAddress ?? 'unknown';
       this.heartbeat?.watch(ws);
+      this.connections.add(conn);
       ws.on('close', () => {
+        this.connections.delete(conn);
         for (const s of conn.subscriptions.values()) this.detach(s);
         conn.subscriptions.clear();
       });
@@ -121,9 +135,12 @@ export function documentsGateway(prefix: string): Type {
         switch (action) {
           case 'ping':
             return ok('pong!');
-          case 'auth':
-            conn.identity = await this.authenticate(body, conn.address);
+          case 'auth': {
+            const { identity, proof } = await this.authenticate(body, conn.address);
+            conn.identity = identity;
+            conn.proof = proof;
             return ok('Authed');
+          }
           case 'subscribe': {
             const { result, start } = await this.subscribe(conn, body);
             ok(result);
@@ -142,18 +159,61 @@ export function documentsGateway(prefix: string): Type {
       }
     }
 
-    private async authenticate(data: Record<string, unknown>, address: string): Promise<Identity> {
+    private async authenticate(data: Record<string, unknown>, address: string): Promise<{ identity: Identity; proof: Proof }> {
       let credentials: Credentials;
       if (typeof data.email === 'string' && typeof data.password === 'string') credentials = { basic: { email: data.email, password: data.password } };
       else if (typeof data.apikey === 'string') credentials = { apikey: data.apikey };
       else if (typeof data.token === 'string') credentials = { bearer: data.token };
       else throw new SocketError('Unable to authenticate');
       try {
-        return await this.auth.authenticateCredentials(credentials, address);
+        const identity = await this.auth.authenticateCredentials(credentials, address);
+        return { identity, proof: credentials.basic ? { userId: identity.userId } : { credentials } };
       } catch (error) {
         // Never the thrown text (it may hold credentials); only a rate limit is told as such.
         if (error instanceof JxpError && error.code === 'TooManyRequests') throw new SocketError('Too many login attempts; try again later');
         throw new SocketError('Unable to authenticate');
+      }
+    }
+
+    /**
+     * Every DOCUMENTS_REAUTH_MS, each authenticated connection's proof is checked again (one at a time, no
+     * login limits: nothing is guessed). A revoked or expired key or token, or a deleted user, ends the
+     * connection's authentication and its subscriptions, and the client is told; a user's new rights (admin,
+     * groups) apply from then on. A failure that is not about the credential (the database) changes nothing.
+     */
+    private async reauthenticate(): Promise<void> {
+      if (this.reauthing) return;
+      this.reauthing = true;
+      try {
+        for (const conn of [...this.connections]) {
+          const proof = conn.proof;
+          if (!proof || !conn.identity) continue;
+          let fresh: Identity | null;
+          try {
+            if ('userId' in proof) {
+              const user = await this.queries.execute(new GetUserQuery('system', proof.userId));
+              fresh = { userId: user.id, email: user.email, name: user.name ?? '', admin: user.admin, groups: [...user.groups] };
+            } else fresh = await this.auth.authenticateCredentials(proof.credentials);
+          } catch (error) {
+            if (!(error instanceof IdentityError) && !(error instanceof JxpError && error.code === 'Forbidden')) {
+              this.logger.warn(`checking a socket's credential failed: ${(error as Error).message}`);
+              continue;
+            }
+            fresh = null;
+          }
+          if (conn.proof !== proof) continue; // authenticated again meanwhile
+          if (fresh) {
+            conn.identity = fresh;
+            continue;
+          }
+          conn.identity = null;
+          conn.proof = undefined;
+          for (const s of conn.subscriptions.values()) this.detach(s);
+          conn.subscriptions.clear();
+          this.send(conn, { action: 'auth', status: 'error', message: 'Unable to authenticate: the credential was revoked or expired; subscriptions ended' });
+        }
+      } finally {
+        this.reauthing = false;
       }
     }
 
@@ -165,7 +225,7 @@ export function documentsGateway(prefix: string): Type {
     }
 
     private async subscribe(conn: JxpConnection, data: Record<string, unknown>): Promise<{ result: string; start?: () => void }> {
-      if (!conn.identity) throw new SocketError('Not authenticated: send auth first');
+      if (!conn.identity) throw new SocketError('User not authenticated');
       const { model: name, id, key } = this.target(data);
       const model = this.documents.models.get(name);
       if (!model) throw new SocketError(`Model ${name} not found`);
@@ -206,7 +266,7 @@ export function documentsGateway(prefix: string): Type {
       if (!subscription) throw new SocketError(`Not subscribed to ${key}`);
       conn.subscriptions.delete(key);
       this.detach(subscription);
-      return `Unsubscribed from ${key}`;
+      return `Unsubscribed to ${key}`; // JXP's wording
     }
 
     private detach(subscription: Subscription): void {

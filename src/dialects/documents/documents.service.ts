@@ -12,7 +12,7 @@ import {
 } from '../../contexts/collections/documents/document-commands.js';
 import type { Identity } from '../../contexts/identity/application/authenticate.query.js';
 import { JxpError } from './jxp-errors.js';
-import { MAX_LIMIT, parseListQuery, parseQueryBody, type ListQuery } from './list-query.js';
+import { matches, MAX_LIMIT, parseListQuery, parseQueryBody, type ListQuery } from './list-query.js';
 import { METADATA_FIELDS, USER_MODEL_NAME, validationError, type Model, type Models, type Verb } from './models.js';
 import { grantCovers, grantOf, refusal, type Grant } from './perms.js';
 
@@ -264,68 +264,141 @@ export class DocumentsService {
   }
 
   /**
-   * Mongo-style operations, all or none: `{insertOne: {document}}`, `{updateOne: {filter: {_id}, update}}`
-   * (update: fields, or `{$set: fields}`), `{deleteOne: {filter: {_id}}}` (permanent, as bulkWrite's).
+   * JXP's `POST /bulkwrite/:model`: a list of Mongo bulkWrite operations, applied all or none (JXP's are
+   * not atomic). Each entry has one key: `insertOne {document}`, `updateOne {filter, update, upsert?}`
+   * (update: fields or `{$set: fields}`), `replaceOne {filter, replacement, upsert?}`, `deleteOne {filter}`;
+   * admins also `updateMany` and `deleteMany`. A filter is a query body (the operators of `POST /query`);
+   * it matches live documents unless it names `_deleted`. Deletes are permanent, as Mongo's. The answer's
+   * `data` is Mongo's BulkWriteResult (counts, `insertedIds`/`upsertedIds` by operation index).
    */
   async bulkWrite(modelName: string, identity: Identity | null, body: unknown): Promise<{ status: string; message: string; data: Record<string, unknown> }> {
     const model = this.model(modelName);
     const ops = Array.isArray(body) ? body : isObject(body) && Array.isArray(body.operations) ? body.operations : undefined;
-    if (!ops) throw new JxpError('BadRequest', 'Body must be a list of operations (insertOne, updateOne, deleteOne)');
+    if (!ops) throw new JxpError('BadRequest', 'Bulk write operations must be an array (insertOne, updateOne, replaceOne, deleteOne)');
     if (ops.length > MAX_BULK_OPERATIONS) throw new JxpError('BadRequest', `Too many operations (at most ${MAX_BULK_OPERATIONS})`);
     const now = new Date().toISOString();
-    type Op = { kind: 'insert'; doc: Doc } | { kind: 'update'; id: string; set: Doc } | { kind: 'delete'; id: string };
-    const parsed: Op[] = ops.map((op: unknown, i: number): Op => {
-      const idOf = (o: unknown) => {
-        const id = isObject(o) && isObject(o.filter) ? o.filter._id : undefined;
-        if (typeof id !== 'string') throw new JxpError('BadRequest', `operation ${i}: filter must name an _id`);
-        return id;
-      };
-      if (isObject(op) && isObject(op.insertOne)) return { kind: 'insert', doc: this.newDocument(model, identity, op.insertOne.document ?? op.insertOne, now) };
-      if (isObject(op) && isObject(op.updateOne)) {
-        const update = op.updateOne.update;
-        const set = isObject(update) && isObject(update.$set) ? update.$set : update;
-        if (!isObject(set)) throw new JxpError('BadRequest', `operation ${i}: update must be an object`);
-        return { kind: 'update', id: idOf(op.updateOne), set };
-      }
-      if (isObject(op) && isObject(op.deleteOne)) return { kind: 'delete', id: idOf(op.deleteOne) };
-      throw new JxpError('BadRequest', `operation ${i}: expected insertOne, updateOne or deleteOne`);
-    });
-    const grants = { c: undefined as Grant | undefined, u: undefined as Grant | undefined, d: undefined as Grant | undefined };
+    const grants: Partial<Record<'c' | 'u' | 'd', Grant>> = {};
     const grantFor = (verb: 'c' | 'u' | 'd') => (grants[verb] ??= this.grant(model, identity, verb));
-    const ids = parsed.map((op) => (op.kind === 'insert' ? (op.doc._id as string) : op.id));
+    type Target = { conditions: DocCondition[]; byId?: string; many: boolean; includeDeleted: boolean; candidates: string[] };
+    type Op =
+      | { kind: 'insert'; doc: Doc }
+      | { kind: 'update'; target: Target; set: Doc; replace: boolean; upsert?: { id: string; body: Doc } }
+      | { kind: 'delete'; target: Target };
+    const parsed: Op[] = ops.map((entry: unknown, i: number): Op => {
+      if (!isObject(entry) || Object.keys(entry).length !== 1) throw new JxpError('BadRequest', `operation ${i}: each bulk write entry must have exactly one operation`);
+      const [name, payload] = Object.entries(entry)[0];
+      if (!['insertOne', 'updateOne', 'replaceOne', 'deleteOne', 'updateMany', 'deleteMany'].includes(name)) throw new JxpError('BadRequest', `operation ${i}: bulk operation ${name} is not allowed`);
+      if (name.endsWith('Many') && !identity?.admin) throw new JxpError('Forbidden', `Bulk operation ${name} requires admin`);
+      if (!isObject(payload)) throw new JxpError('BadRequest', `operation ${i}: invalid bulk write operation payload`);
+      if (name === 'insertOne') {
+        grantFor('c');
+        return { kind: 'insert', doc: this.newDocument(model, identity, payload.document ?? payload, now) };
+      }
+      if (!isObject(payload.filter)) throw new JxpError('BadRequest', `operation ${i}: filter must be an object`);
+      const conditions = parseQueryBody(model, payload.filter);
+      const only = conditions.length === 1 && conditions[0].field === '_id' && conditions[0].op === 'eq' && typeof conditions[0].value === 'string' ? (conditions[0].value as string) : undefined;
+      const target: Target = { conditions, byId: only, many: name.endsWith('Many'), includeDeleted: conditions.some((c) => c.field === '_deleted'), candidates: only ? [only] : [] };
+      if (name === 'deleteOne' || name === 'deleteMany') {
+        grantFor('d');
+        return { kind: 'delete', target };
+      }
+      const replace = name === 'replaceOne';
+      const update = replace ? payload.replacement : payload.update;
+      if (!isObject(update)) throw new JxpError('BadRequest', `operation ${i}: ${replace ? 'replacement' : 'update'} must be an object`);
+      const operators = Object.keys(update).filter((k) => k.startsWith('$'));
+      if (operators.some((k) => k !== '$set') || (operators.length > 0 && (replace || operators.length !== Object.keys(update).length))) {
+        throw new JxpError('BadRequest', `operation ${i}: ${replace ? 'a replacement takes no operators' : 'update takes fields or {$set: fields}'}`);
+      }
+      const set = isObject(update.$set) ? update.$set : update;
+      if (operators.length > 0 && !isObject(update.$set)) throw new JxpError('BadRequest', `operation ${i}: $set must be an object`);
+      grantFor('u');
+      let upsert: { id: string; body: Doc } | undefined;
+      if (payload.upsert === true) {
+        grantFor('c');
+        const seed: Doc = {};
+        for (const c of conditions) if (c.op === 'eq' && model.fields.has(c.field)) seed[c.field] = c.value;
+        // Built (and validated) only if nothing matches; its id is known now, so the write can hold it.
+        if (only !== undefined && !/^[0-9a-f]{24}$/i.test(only)) throw new JxpError('BadRequest', `operation ${i}: _id must be 24 hexadecimal characters`);
+        upsert = { id: (only ?? newObjectId()).toLowerCase(), body: { ...seed, ...set } };
+      }
+      return { kind: 'update', target, set, replace, upsert };
+    });
+    // Filters other than {_id} are resolved first; each match is checked again against the document as it is when the write is decided.
+    for (const op of parsed) {
+      if (op.kind === 'insert' || op.target.byId !== undefined) continue;
+      const grant = grantFor(op.kind === 'update' ? 'u' : 'd');
+      const found = await this.queries.execute(
+        new FindDocumentsQuery(model.name, { conditions: op.target.conditions, includeDeleted: op.target.includeDeleted, ownerId: grant.kind === 'owner' ? grant.userId : undefined }, { limit: op.target.many ? MAX_BULK_OPERATIONS : 1 }),
+      );
+      op.target.candidates = found.documents.map((d) => d.id);
+    }
+    const ids = [...new Set(parsed.flatMap((op) => (op.kind === 'insert' ? [op.doc._id as string] : [...op.target.candidates, ...(op.kind === 'update' && op.upsert ? [op.upsert.id] : [])])))];
+    if (ids.length > MAX_BULK_OPERATIONS * 2) throw new JxpError('BadRequest', `Too many documents in one bulk write (at most ${MAX_BULK_OPERATIONS * 2})`);
     const outcome = await this.change(model, identity, ids, (current) => {
-      const state = new Map<string, { doc: Doc; existed: boolean } | null>([...current].map(([id, s]) => [id, { doc: s.doc, existed: true }]));
-      const counts = { insertedCount: 0, modifiedCount: 0, deletedCount: 0, insertedIds: [] as string[] };
-      for (const op of parsed) {
+      const state = new Map<string, Doc | null>([...current].map(([id, s]) => [id, s.doc]));
+      const result = { ok: 1, insertedCount: 0, matchedCount: 0, modifiedCount: 0, deletedCount: 0, upsertedCount: 0, insertedIds: {} as Record<number, string>, upsertedIds: {} as Record<number, string> };
+      const insert = (doc: Doc) => {
+        const id = doc._id as string;
+        if (!grantCovers(grantFor('c'), doc)) throw new JxpError('Forbidden', refusal(grantFor('c'), 'c'));
+        if (state.get(id)) throw new JxpError('Conflict', `Document ${id} already exists on ${model.name}`);
+        state.set(id, doc);
+      };
+      const matched = (target: Target, verb: 'u' | 'd'): string[] => {
+        const out: string[] = [];
+        // The present's matches, then any document this write touched before (inserted or changed: ordered, as Mongo's).
+        for (const id of target.byId !== undefined ? [target.byId] : [...target.candidates, ...state.keys()]) {
+          const doc = state.get(id);
+          if (!doc || out.includes(id) || (!target.includeDeleted && isDeleted(doc)) || !matches({ ...doc, _id: doc._id ?? id }, target.conditions)) continue;
+          if (!grantCovers(grantFor(verb), doc)) {
+            if (target.byId !== undefined) throw new JxpError('Forbidden', refusal(grantFor(verb), verb));
+            continue;
+          }
+          out.push(id);
+          if (!target.many) break;
+        }
+        return out;
+      };
+      parsed.forEach((op, index) => {
         if (op.kind === 'insert') {
-          const id = op.doc._id as string;
-          if (!grantCovers(grantFor('c'), op.doc)) throw new JxpError('Forbidden', refusal(grantFor('c'), 'c'));
-          if (state.get(id)) throw new JxpError('Conflict', `Document ${id} already exists on ${model.name}`);
-          state.set(id, { doc: op.doc, existed: current.has(id) });
-          counts.insertedCount++;
-          counts.insertedIds.push(id);
-          continue;
+          insert(op.doc);
+          result.insertedCount++;
+          result.insertedIds[index] = op.doc._id as string;
+          return;
         }
-        const found = state.get(op.id);
-        if (!found) throw new JxpError('NotFound', `Document ${op.id} not found on ${model.name}`);
-        const verb = op.kind === 'update' ? 'u' : 'd';
-        if (!grantCovers(grantFor(verb), found.doc)) throw new JxpError('Forbidden', refusal(grantFor(verb), verb));
         if (op.kind === 'delete') {
-          state.set(op.id, null);
-          counts.deletedCount++;
-        } else {
-          state.set(op.id, { doc: this.merged(model, { id: op.id, doc: found.doc, version: 0 }, op.set, now), existed: found.existed });
-          counts.modifiedCount++;
+          for (const id of matched(op.target, 'd')) {
+            state.set(id, null);
+            result.deletedCount++;
+          }
+          return;
         }
-      }
+        const hits = matched(op.target, 'u');
+        if (hits.length === 0 && op.upsert) {
+          insert(this.newDocument(model, identity, { ...op.upsert.body, _id: op.upsert.id }, now));
+          result.upsertedCount++;
+          result.upsertedIds[index] = op.upsert.id;
+          return;
+        }
+        for (const id of hits) {
+          const before = state.get(id)!;
+          const base = op.replace ? Object.fromEntries(Object.entries(before).filter(([k]) => !model.fields.has(k))) : before;
+          const after = this.merged(model, { id, doc: base, version: 0 }, op.set, now);
+          result.matchedCount++;
+          const { updatedAt: _a, ...was } = before;
+          const { updatedAt: _b, ...is } = after;
+          if (JSON.stringify(was) === JSON.stringify(is)) continue;
+          state.set(id, after);
+          result.modifiedCount++;
+        }
+      });
       const changes: DocumentChange[] = [];
-      for (const [id, s] of state) {
-        if (s === null) {
+      for (const [id, doc] of state) {
+        if (doc === null) {
           if (current.has(id)) changes.push({ kind: 'delete', id });
-        } else if (!current.has(id)) changes.push({ kind: 'insert', id, doc: s.doc });
-        else if (s.doc !== current.get(id)!.doc) changes.push({ kind: 'update', id, doc: s.doc });
+        } else if (!current.has(id)) changes.push({ kind: 'insert', id, doc });
+        else if (doc !== current.get(id)!.doc) changes.push({ kind: 'update', id, doc });
       }
-      return { changes, result: counts };
+      return { changes, result };
     });
     return { status: 'ok', message: `${model.name} bulk write`, data: outcome.result };
   }

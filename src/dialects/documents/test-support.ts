@@ -68,8 +68,9 @@ export class JxpSocket {
     });
     ws.on('close', (code) => (this.closed = code));
   }
-  static open(url: string): Promise<JxpSocket> {
-    const ws = new WebSocket(url);
+  /** `localAddress` picks the client's own address (any of 127/8), as the login limiter counts by address. */
+  static open(url: string, options: { localAddress?: string } = {}): Promise<JxpSocket> {
+    const ws = new WebSocket(url, options);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new JxpSocket(ws)));
       ws.once('error', reject);

@@ -83,6 +83,8 @@ export class UpdateUserCommand extends Command<UserView> {
     readonly userId: string,
     readonly input: UserInput,
     readonly restore = false,
+    /** If-Match: the versions the user may be at (undefined: any); else IdentityError PRECONDITION_FAILED and nothing changes. */
+    readonly expected?: readonly number[],
   ) {
     super();
   }
@@ -93,6 +95,8 @@ export class DeleteUserCommand extends Command<UserView> {
   constructor(
     readonly actor: Actor,
     readonly userId: string,
+    /** If-Match, as UpdateUserCommand's. */
+    readonly expected?: readonly number[],
   ) {
     super();
   }

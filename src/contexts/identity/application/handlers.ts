@@ -32,16 +32,16 @@ export class CreateUserHandler implements ICommandHandler<CreateUserCommand> {
 @CommandHandler(UpdateUserCommand)
 export class UpdateUserHandler implements ICommandHandler<UpdateUserCommand> {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
-  execute({ actor, userId, input, restore }: UpdateUserCommand): Promise<UserView> {
-    return this.identity.updateUser(actor, userId, input, restore);
+  execute({ actor, userId, input, restore, expected }: UpdateUserCommand): Promise<UserView> {
+    return this.identity.updateUser(actor, userId, input, restore, expected);
   }
 }
 
 @CommandHandler(DeleteUserCommand)
 export class DeleteUserHandler implements ICommandHandler<DeleteUserCommand> {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
-  execute({ actor, userId }: DeleteUserCommand): Promise<UserView> {
-    return this.identity.deleteUser(actor, userId);
+  execute({ actor, userId, expected }: DeleteUserCommand): Promise<UserView> {
+    return this.identity.deleteUser(actor, userId, expected);
   }
 }
 

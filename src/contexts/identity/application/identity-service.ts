@@ -44,7 +44,8 @@ const now = () => new Date().toISOString();
 const isSystem = (actor: Actor): actor is 'system' => actor === 'system';
 const isAdmin = (actor: Actor) => isSystem(actor) || actor.admin;
 
-const forbidden = (verb: string) => new IdentityError('FORBIDDEN', `Authorization failed - ${verb}`);
+/** JXP's refusal: `Authorization failed - <verb>`, the verb a letter of `crud`. */
+const forbidden = (verb: 'c' | 'r' | 'u' | 'd') => new IdentityError('FORBIDDEN', `Authorization failed - ${verb}`);
 const bad = (message: string) => new IdentityError('BAD_REQUEST', message);
 
 function isUniqueViolation(error: unknown): boolean {
@@ -137,7 +138,7 @@ export class IdentityService {
   }
 
   async createUser(actor: Actor, input: UserInput): Promise<UserView> {
-    if (!isAdmin(actor)) throw forbidden('create');
+    if (!isAdmin(actor)) throw forbidden('c');
     const fields = await this.fields(input, true);
     await this.emailFree(fields.email!);
     const userId = newObjectId();
@@ -146,9 +147,9 @@ export class IdentityService {
     return toView(await this.record(userId));
   }
 
-  async updateUser(actor: Actor, userId: string, input: UserInput, restore = false): Promise<UserView> {
+  async updateUser(actor: Actor, userId: string, input: UserInput, restore = false, expected?: readonly number[]): Promise<UserView> {
     const self = !isSystem(actor) && actor.userId === userId;
-    if (!isAdmin(actor) && !self) throw forbidden('update');
+    if (!isAdmin(actor) && !self) throw forbidden('u');
     const before = await this.record(userId);
     if (before.deleted && !restore) throw new IdentityError('NOT_FOUND', `Document ${userId} is deleted on user`);
     const changes = await this.fields(input, false);
@@ -157,24 +158,27 @@ export class IdentityService {
       delete changes.groups;
     }
     if (changes.email !== undefined) await this.emailFree(changes.email, userId);
+    // If-Match is checked by the user's actor on the first command told (nothing changes on a mismatch).
+    let first = expected;
     if (restore) {
-      if (!isAdmin(actor)) throw forbidden('update');
-      await this.tellUser(userId, { kind: 'restore', userId, at: now() });
+      if (!isAdmin(actor)) throw forbidden('u');
+      await this.tellUser(userId, { kind: 'restore', userId, at: now(), expected: first });
+      first = undefined;
     }
-    if (Object.keys(changes).length > 0) await this.tellUser(userId, { kind: 'update', userId, changes, at: now() });
+    if (Object.keys(changes).length > 0 || first !== undefined) await this.tellUser(userId, { kind: 'update', userId, changes, at: now(), expected: first });
     return toView(await this.record(userId));
   }
 
-  async deleteUser(actor: Actor, userId: string): Promise<UserView> {
-    if (!isAdmin(actor)) throw forbidden('delete');
+  async deleteUser(actor: Actor, userId: string, expected?: readonly number[]): Promise<UserView> {
+    if (!isAdmin(actor)) throw forbidden('d');
     const before = await this.record(userId);
     if (before.deleted) throw new IdentityError('NOT_FOUND', `Document ${userId} is deleted on user`);
-    await this.tellUser(userId, { kind: 'delete', userId, at: now() });
+    await this.tellUser(userId, { kind: 'delete', userId, at: now(), expected });
     return toView(await this.record(userId));
   }
 
   async getUser(actor: Actor, userId: string, includeDeleted = false): Promise<UserView> {
-    if (!isAdmin(actor) && (actor as Identity).userId !== userId) throw forbidden('read');
+    if (!isAdmin(actor) && (actor as Identity).userId !== userId) throw forbidden('r');
     const user = await this.record(userId);
     if (user.deleted && !includeDeleted) throw new IdentityError('NOT_FOUND', `Document ${userId} is deleted on user`);
     return toView(user);

@@ -7,13 +7,18 @@ export type UserState = {
   deleted: boolean;
   fields: UserFields;
   tokenGeneration: number;
+  /** Events folded so far: the stream's version (the user's ETag). */
+  version: number;
 };
+
+/** If-Match as the identity side takes it: the versions a write may start from (undefined: any). */
+export type ExpectedVersions = readonly number[] | undefined;
 
 export type UserCommand =
   | { kind: 'create'; userId: string; fields: UserFields; ownerId: string | null; at: string }
-  | { kind: 'update'; userId: string; changes: Partial<UserFields>; at: string }
-  | { kind: 'delete'; userId: string; at: string }
-  | { kind: 'restore'; userId: string; at: string }
+  | { kind: 'update'; userId: string; changes: Partial<UserFields>; at: string; expected?: ExpectedVersions }
+  | { kind: 'delete'; userId: string; at: string; expected?: ExpectedVersions }
+  | { kind: 'restore'; userId: string; at: string; expected?: ExpectedVersions }
   | { kind: 'revoke_tokens'; userId: string; at: string };
 
 const EMPTY: UserFields = { name: null, email: '', passwordHash: null, admin: false, groups: [] };
@@ -22,7 +27,7 @@ const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b)
 
 /** One user: created once, changed field by field (only what differs is recorded), soft-deleted and restored. */
 export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
-  initialState: () => ({ exists: false, deleted: false, fields: EMPTY, tokenGeneration: 0 }),
+  initialState: () => ({ exists: false, deleted: false, fields: EMPTY, tokenGeneration: 0, version: 0 }),
 
   decide(command, state) {
     if (command.kind === 'create') {
@@ -30,6 +35,9 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
       return [{ type: 'UserCreated', data: { userId: command.userId, ownerId: command.ownerId, at: command.at, ...command.fields } }];
     }
     if (!state.exists) throw new IdentityError('NOT_FOUND', `User ${command.userId} not found`);
+    if (command.kind !== 'revoke_tokens' && command.expected !== undefined && !command.expected.includes(state.version)) {
+      throw new IdentityError('PRECONDITION_FAILED', `User ${command.userId} is at version ${state.version}, not as If-Match asks`);
+    }
     switch (command.kind) {
       case 'update': {
         const changes: Partial<UserFields> = {};
@@ -48,7 +56,8 @@ export const userDecider: Decider<UserState, UserCommand, UserEvent> = {
     }
   },
 
-  evolve(state, event) {
+  evolve(before, event) {
+    const state = { ...before, version: before.version + 1 };
     switch (event.type) {
       case 'UserCreated': {
         const { name, email, passwordHash, admin, groups } = event.data;

@@ -160,4 +160,29 @@ describe('JXP identity over HTTP: login, tokens, API keys, users', () => {
     expect((await call(server, 'GET', '/jxp/apikey', { headers: basic('ann@example.com', 'changed-password') })).status).toBe(200);
     expect((await call(server, 'GET', '/docs-json')).body.paths).toEqual(expect.objectContaining({ '/jxp/login': expect.anything(), '/jxp/refresh': expect.anything(), '/jxp/logout': expect.anything(), '/jxp/apikey': expect.anything(), '/jxp/apikey/{id}': expect.anything() }));
   });
+  it('gives the user model ETags and honours If-Match on its PUT and DELETE (412 PreconditionFailed, nothing changes); refusals name the verb as JXP', async () => {
+    const created = await call(server, 'POST', '/jxp/api/user', { headers: admin, body: { name: 'Eve', email: 'eve@example.com', password: 'eve-password' } });
+    expect(created.headers.etag).toBe('"1"');
+    const id = created.body.data._id;
+    const eve = basic('eve@example.com', 'eve-password');
+    const got = await call(server, 'GET', `/jxp/api/user/${id}`, { headers: eve });
+    expect(got).toMatchObject({ status: 200, headers: { etag: '"1"' }, body: { data: { _id: id, name: 'Eve' } } });
+    const precondition = { status: 412, body: { code: 'PreconditionFailed', message: expect.any(String) } };
+    expect(await call(server, 'PUT', `/jxp/api/user/${id}`, { headers: { ...eve, 'if-match': '"7"' }, body: { name: 'Mallory' } })).toMatchObject(precondition);
+    expect(await call(server, 'PUT', `/jxp/api/user/${id}`, { headers: { ...eve, 'if-match': 'W/"x"' }, body: { name: 'Mallory' } })).toMatchObject(precondition);
+    const put = await call(server, 'PUT', `/jxp/api/user/${id}`, { headers: { ...eve, 'if-match': '"3", "1"' }, body: { name: 'Eve B' } });
+    expect(put).toMatchObject({ status: 200, headers: { etag: '"2"' }, body: { data: { name: 'Eve B' } } });
+    // A matching version with nothing to change changes nothing; a stale one is still refused.
+    expect(await call(server, 'PUT', `/jxp/api/user/${id}`, { headers: { ...eve, 'if-match': '"2"' }, body: { name: 'Eve B' } })).toMatchObject({ status: 200, headers: { etag: '"2"' } });
+    expect(await call(server, 'PUT', `/jxp/api/user/${id}`, { headers: { ...eve, 'if-match': '"1"' }, body: {} })).toMatchObject(precondition);
+    expect(await call(server, 'DELETE', `/jxp/api/user/${id}`, { headers: { ...admin, 'if-match': '"1"' } })).toMatchObject(precondition);
+    expect((await call(server, 'GET', `/jxp/api/user/${id}`, { headers: admin })).body.data).toMatchObject({ name: 'Eve B', _deleted: false });
+    expect(await call(server, 'POST', '/jxp/api/user', { headers: eve, body: { email: 'x@example.com', password: 'x' } })).toMatchObject({ status: 403, body: { code: 'Forbidden', message: 'Authorization failed - c' } });
+    expect(await call(server, 'DELETE', `/jxp/api/user/${id}`, { headers: eve })).toMatchObject({ status: 403, body: { code: 'Forbidden', message: 'Authorization failed - d' } });
+    const adminId = (await call(server, 'GET', '/jxp/api/user?filter[email]=admin@example.com', { headers: admin })).body.data[0]._id;
+    expect(await call(server, 'GET', `/jxp/api/user/${adminId}`, { headers: eve })).toMatchObject({ status: 403, body: { message: 'Authorization failed - r' } });
+    expect(await call(server, 'PUT', `/jxp/api/user/${adminId}`, { headers: eve, body: { name: 'x' } })).toMatchObject({ status: 403, body: { message: 'Authorization failed - u' } });
+    expect(await call(server, 'DELETE', `/jxp/api/user/${id}`, { headers: { ...admin, 'if-match': '*' } })).toMatchObject({ status: 200, body: { status: 'ok', message: `user/${id} deleted` } });
+    expect(await call(server, 'GET', `/jxp/api/user/${id}?showDeleted=1`, { headers: admin })).toMatchObject({ status: 200, headers: { etag: '"3"' }, body: { data: { _deleted: true } } });
+  });
 });

@@ -8,6 +8,7 @@ const CODES: Record<IdentityError['code'], JxpErrorCode> = {
   CONFLICT: 'Conflict',
   BAD_REQUEST: 'BadRequest',
   TOO_MANY: 'Conflict',
+  PRECONDITION_FAILED: 'PreconditionFailed',
 };
 
 /** The identity context's refusals as JXP errors; anything else is passed on as it is. */

@@ -163,6 +163,14 @@ function listOptions(query: UserListQuery): { options: UserListOptions; limit: n
   };
 }
 
+/** If-Match as versions: undefined for none or `*` (any existing user); a tag that is no version matches none. */
+export function expectedVersions(header: string | undefined): number[] | undefined {
+  if (header === undefined) return undefined;
+  const tags = header.split(',').map((t) => t.trim()).filter(Boolean);
+  if (tags.length === 0 || tags.includes('*')) return undefined;
+  return tags.map((t) => t.replace(/^W\//, '').replace(/^"|"$/g, '')).map((t) => (/^[0-9]{1,15}$/.test(t) ? Number(t) : -1));
+}
+
 function loggedIn(identity: Identity | null): Identity {
   if (!identity) throw new JxpError('Forbidden', 'User not logged in');
   return identity;
@@ -236,18 +244,20 @@ export class UserRoutes {
     return { body: { status: 'ok', message: 'user created', data: userDoc(user) }, version: user.version };
   }
 
-  async updateVersioned(identity: Identity | null, id: string, input: unknown): Promise<Versioned<{ status: 'ok'; message: string; data: UserDoc }>> {
+  /** `ifMatch`: the request's If-Match header (`*`, or ETags); a mismatch is 412 PreconditionFailed and nothing changes. */
+  async updateVersioned(identity: Identity | null, id: string, input: unknown, ifMatch?: string): Promise<Versioned<{ status: 'ok'; message: string; data: UserDoc }>> {
     const fields = body(input);
     const actor = loggedIn(identity);
+    const expected = expectedVersions(ifMatch);
     let user: UserView;
-    if (fields._deleted === true || fields._deleted === 'true') user = await jxp(this.commands.execute(new DeleteUserCommand(actor, id)));
-    else user = await jxp(this.commands.execute(new UpdateUserCommand(actor, id, fields, fields._deleted === false || fields._deleted === 'false')));
+    if (fields._deleted === true || fields._deleted === 'true') user = await jxp(this.commands.execute(new DeleteUserCommand(actor, id, expected)));
+    else user = await jxp(this.commands.execute(new UpdateUserCommand(actor, id, fields, fields._deleted === false || fields._deleted === 'false', expected)));
     return { body: { status: 'ok', message: 'user updated', data: userDoc(user) }, version: user.version };
   }
 
-  /** Soft delete, as JXP's. */
-  async remove(identity: Identity | null, id: string): Promise<{ status: 'ok'; message: string }> {
-    await jxp(this.commands.execute(new DeleteUserCommand(loggedIn(identity), id)));
+  /** Soft delete, as JXP's; honours If-Match as updateVersioned does. */
+  async remove(identity: Identity | null, id: string, ifMatch?: string): Promise<{ status: 'ok'; message: string }> {
+    await jxp(this.commands.execute(new DeleteUserCommand(loggedIn(identity), id, expectedVersions(ifMatch))));
     return { status: 'ok', message: `user/${id} deleted` };
   }
 }
