@@ -11,7 +11,6 @@ import { DEFAULT_SQL_ENGINE_OPTIONS, SqlEngine, type SqlEngineOptions } from './
 import { TablePolicies } from './documents/table-policies.js';
 import { DOCUMENT_HANDLERS } from './documents/document-handlers.js';
 import { DEFAULT_DOCUMENT_STORE_OPTIONS, DocumentStore } from './documents/document-store.js';
-import { EventFeed } from '../../core/projections/event-feed.js';
 import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { collectionsProjector } from './read-model/collections-projector.js';
 import { CreateCollections1766000000000 } from './read-model/migrations/1766000000000-create-collections.js';
@@ -65,9 +64,9 @@ class CollectionsLifecycle implements OnModuleInit, OnModuleDestroy {
     },
     {
       provide: DocumentStore,
-      inject: [Database, EventStore, StreamSubscriptions, EventFeed, ConfigService],
-      useFactory: (db: Database, store: EventStore, subscriptions: StreamSubscriptions, feed: EventFeed, config: ConfigService) =>
-        new DocumentStore(db, store, subscriptions, feed, { ...DEFAULT_DOCUMENT_STORE_OPTIONS, statementTimeoutMs: engineOptions(config).statementTimeoutMs }),
+      inject: [Database, EventStore, StreamSubscriptions, PublishingAppender, ConfigService],
+      useFactory: (db: Database, store: EventStore, subscriptions: StreamSubscriptions, appender: PublishingAppender, config: ConfigService) =>
+        new DocumentStore(db, store, subscriptions, appender, { ...DEFAULT_DOCUMENT_STORE_OPTIONS, statementTimeoutMs: engineOptions(config).statementTimeoutMs }),
     },
     TablePolicies,
     ...DOCUMENT_HANDLERS,

@@ -7,6 +7,7 @@ import { DatabaseModule } from '../../core/database/database.module.js';
 import { EventStore } from '../../core/event-store/event-store.js';
 import { EventFeed } from '../../core/projections/event-feed.js';
 import { ProjectionRuntime } from '../../core/projections/projection-runtime.js';
+import { PublishingAppender } from '../../core/projections/publishing-appender.js';
 import { apiKeysDecider } from './domain/api-keys.js';
 import { userDecider } from './domain/user.js';
 import { parseDuration } from './application/durations.js';
@@ -67,9 +68,9 @@ class IdentityLifecycle implements OnModuleInit, OnApplicationBootstrap, OnModul
     { provide: SigningSecret, inject: [EventStore, ConfigService], useFactory: (store: EventStore, config: ConfigService) => new SigningSecret(store, config.get<string>('JWT_SECRET')) },
     {
       provide: IdentityService,
-      inject: [EventStore, UserDirectory, UserActors, ApiKeyActors, SigningSecret, ConfigService],
-      useFactory: (store: EventStore, directory: UserDirectory, users: UserActors, keys: ApiKeyActors, secret: SigningSecret, config: ConfigService) =>
-        new IdentityService(store, directory, users, keys, secret, identitySettings(config)),
+      inject: [PublishingAppender, UserDirectory, UserActors, ApiKeyActors, SigningSecret, ConfigService],
+      useFactory: (appender: PublishingAppender, directory: UserDirectory, users: UserActors, keys: ApiKeyActors, secret: SigningSecret, config: ConfigService) =>
+        new IdentityService(appender, directory, users, keys, secret, identitySettings(config)),
     },
     IdentityLifecycle,
     ...IDENTITY_HANDLERS,

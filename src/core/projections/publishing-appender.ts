@@ -1,4 +1,4 @@
-import type { AppendResult, StreamAppend } from '../event-store/event.js';
+import type { AppendOptions, AppendResult, Event, ExpectedVersion, StreamAppend } from '../event-store/event.js';
 import type { EventStore } from '../event-store/event-store.js';
 import type { EventFeed } from './event-feed.js';
 
@@ -13,6 +13,12 @@ export class PublishingAppender {
     private readonly store: EventStore,
     private readonly feed: EventFeed,
   ) {}
+
+  async append<E extends Event>(streamId: string, expected: ExpectedVersion, events: readonly E[], options: AppendOptions = {}): Promise<AppendResult> {
+    const result = await this.store.append(streamId, expected, events, options);
+    await this.feed.publish(result.events);
+    return result;
+  }
 
   async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
     const results = await this.store.appendMany(appends);

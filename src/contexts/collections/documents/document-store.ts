@@ -2,7 +2,8 @@ import { Logger } from '@nestjs/common';
 import type { Database } from '../../../core/database/database.js';
 import { ConcurrencyError, type Event, type RecordedEvent } from '../../../core/event-store/event.js';
 import type { EventStore } from '../../../core/event-store/event-store.js';
-import { isTransient, type EventFeed, type FeedEvent } from '../../../core/projections/event-feed.js';
+import { isTransient, type FeedEvent } from '../../../core/projections/event-feed.js';
+import type { PublishingAppender } from '../../../core/projections/publishing-appender.js';
 import type { StreamSubscriptions } from '../../../core/projections/stream-subscriptions.js';
 import { collectionStreamId, type CollectionEvent, type Document } from '../domain/collection.events.js';
 import { SqlError } from '../domain/sql-error.js';
@@ -44,7 +45,7 @@ export class DocumentStore {
     private readonly db: Database,
     private readonly store: EventStore,
     private readonly subscriptions: StreamSubscriptions,
-    private readonly feed: EventFeed,
+    private readonly appender: PublishingAppender,
     readonly options: DocumentStoreOptions = DEFAULT_DOCUMENT_STORE_OPTIONS,
   ) {}
 
@@ -110,8 +111,7 @@ export class DocumentStore {
         if (deleted.length > 0) events.push({ type: 'RowsDeleted', data: { table, ids: deleted }, metadata });
         if (events.length === 0) return { result, versions, position: version };
         try {
-          const [appended] = await this.store.appendMany([{ streamId: collectionStreamId(table), expected: version ?? 'no_stream', events }]);
-          await this.feed.publish(appended.events);
+          const [appended] = await this.appender.appendMany([{ streamId: collectionStreamId(table), expected: version ?? 'no_stream', events }]);
           return { result, versions, position: appended.nextExpectedVersion };
         } catch (error) {
           if (!(error instanceof ConcurrencyError) || attempt >= this.options.maxRetries) throw error;

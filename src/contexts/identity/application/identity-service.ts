@@ -61,7 +61,8 @@ export class IdentityService {
   private signer?: Promise<TokenSigner>;
 
   constructor(
-    private readonly store: EventStore,
+    /** A PublishingAppender, so this process's listeners hear revocations and key changes at once (the bare store in tests). */
+    private readonly store: Pick<EventStore, 'append' | 'appendMany'>,
     private readonly directory: UserDirectory,
     private readonly users: UserActors,
     private readonly keys: ApiKeyActors,
