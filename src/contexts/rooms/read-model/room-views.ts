@@ -20,11 +20,19 @@ type View = {
   ready: Promise<void>;
   subscription?: StreamSubscription;
   lastUsed: number;
+  /** Its build failed (the log could not be read): the next load waits for the subscription's next read, not that failure. */
+  retryBuild?: boolean;
 };
 
 const NO_ROOM: View = Object.freeze({ exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: 0 });
 
-export type RoomViewsOptions = { idleMs: number; maxViews: number; snapshots?: SnapshotPolicy };
+export type RoomViewsOptions = {
+  idleMs: number;
+  maxViews: number;
+  snapshots?: SnapshotPolicy;
+  /** Other servers write the same log (a shared PostgreSQL): a read first reads the room's log head, so it sees their acknowledged writes. */
+  readHeadOnGet?: boolean;
+};
 
 type ViewJson = { exists: boolean; keys: [key: string, entries: Entry[]][] };
 type ViewState = Pick<View, 'exists' | 'keys'>;
@@ -74,12 +82,12 @@ export class RoomViews {
 
   /** Entries of `key` with seq strictly greater than `after`. */
   async entries(roomId: string, key: string, after = 0): Promise<Entry[]> {
-    const view = await this.load(roomId);
+    const view = await this.load(roomId, true);
     return (view.keys.get(key) ?? []).filter((e) => e.seq > after);
   }
 
   async allKeys(roomId: string): Promise<Map<string, Entry[]>> {
-    return (await this.load(roomId)).keys;
+    return (await this.load(roomId, true)).keys;
   }
 
   /** Feed listener for relays to rooms no view is open for here: nothing to order them against, so told at once. */
@@ -91,10 +99,12 @@ export class RoomViews {
     }
   };
 
-  private async load(roomId: string): Promise<View> {
+  private async load(roomId: string, fresh = false): Promise<View> {
     // An id the database could not even store names no room: answer without asking it.
     if (!isPossibleRoomId(roomId)) return NO_ROOM;
     let view = this.views.get(roomId);
+    // A view built by this call has just read the log; an older one may lag other servers' commits.
+    if (view && fresh && this.options.readHeadOnGet) await view.ready.then(() => view!.subscription?.refresh()).catch(() => undefined);
     if (!view) {
       const created: View = { exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: Date.now() };
       created.ready = this.open(roomId, created);
@@ -102,12 +112,16 @@ export class RoomViews {
       this.views.set(roomId, (view = created));
     }
     view.lastUsed = Date.now();
+    if (view.retryBuild && view.subscription) {
+      view.retryBuild = false;
+      view.ready = view.subscription.whenCaughtUp();
+      view.ready.catch(() => undefined);
+    }
     try {
       await view.ready;
     } catch (error) {
-      // Not built yet: its subscription keeps reading the log; the next load waits for it again.
-      view.ready = view.subscription!.whenCaughtUp();
-      view.ready.catch(() => undefined);
+      // Not built yet: its subscription keeps reading the log; the next load waits for its next read.
+      view.retryBuild = true;
       throw error;
     }
     return view;
