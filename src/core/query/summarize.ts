@@ -76,6 +76,8 @@ export class SummarizeRuntime implements OpRuntime {
   private watermark: number | null = null;
   private groups: Groups = new Map();
   private windows = new Map<number, FixedWindow>();
+  /** The smallest end among the open fixed windows (Infinity: none), so a record that closes none skips the scan. */
+  private earliestEnd = Infinity;
   private session: Session | null = null;
   private sessionCounter = 0;
   private sliding: SlidingEntry[] = [];
@@ -305,8 +307,14 @@ export class SummarizeRuntime implements OpRuntime {
   }
 
   private closeFixed(until: number, meta: RecordMeta, next: Next): void {
+    if (until < this.earliestEnd) return;
     let closing: FixedWindow[] | undefined;
-    for (const win of this.windows.values()) if (win.end <= until) (closing ??= []).push(win);
+    let earliest = Infinity;
+    for (const win of this.windows.values()) {
+      if (win.end <= until) (closing ??= []).push(win);
+      else if (win.end < earliest) earliest = win.end;
+    }
+    this.earliestEnd = earliest;
     if (!closing) return;
     closing.sort((a, b) => a.start - b.start);
     for (const win of closing) {
@@ -365,6 +373,7 @@ export class SummarizeRuntime implements OpRuntime {
       if (!win) {
         win = { id, start, end, groups: new Map(), vars: env.vars };
         this.windows.set(id, win);
+        if (end < this.earliestEnd) this.earliestEnd = end;
       }
       if (!g) {
         const keyValues = by.length === 0 ? [] : by.length === 1 ? [keyValue] : (keyValue as unknown[]);
@@ -418,6 +427,7 @@ export class SummarizeRuntime implements OpRuntime {
       if (!win) {
         win = { id: t.id, start: t.start, end: t.end, groups: new Map() };
         this.windows.set(t.id, win);
+        if (win.end < this.earliestEnd) this.earliestEnd = win.end;
       }
       this.apply(win.groups, t.prepared, record);
     }
@@ -524,9 +534,7 @@ export class SummarizeRuntime implements OpRuntime {
     const w = this.window;
     if (!w || this.measure !== 'arrival' || w.type === 'sliding') return null; // a sliding window emits at its records
     if (w.type === 'session') return this.session ? this.session.last + w.timeout + 1 : null;
-    let earliest: number | null = null;
-    for (const win of this.windows.values()) if (earliest === null || win.end < earliest) earliest = win.end;
-    return earliest;
+    return this.earliestEnd === Infinity ? null : this.earliestEnd;
   }
 
   // ------------------------------------------------------------------------------------------ snapshot
@@ -583,9 +591,11 @@ export class SummarizeRuntime implements OpRuntime {
     this.watermark = s.watermark as number | null;
     this.groups = this.loadGroups(s.groups);
     this.windows = new Map();
+    this.earliestEnd = Infinity;
     for (const row of s.windows as JsonValue[][]) {
       const [id, start, end, groups] = row as [number, number, number, JsonValue];
       this.windows.set(id, { id, start, end, groups: this.loadGroups(groups) });
+      if (end < this.earliestEnd) this.earliestEnd = end;
     }
     const ss = s.session as [number, number, number, JsonValue] | null;
     this.session = ss ? { id: ss[0], start: ss[1], last: ss[2], groups: this.loadGroups(ss[3]) } : null;
