@@ -12,6 +12,11 @@
  *    offered exactly Tideline's acknowledged records/s (same sockets and batches, paced open loop), so its
  *    deliveries are what the same frames cost without the log.
  *
+ * Flow throughput: a fresh server and database, the flow `s | where v > 0 | insert_into(out)` (every record
+ * passes), the same closed-loop writers into `s` and the subscribers on `out`: records/s that reach `out`'s
+ * subscribers (end to end: insert, flow batch with its outbox, append to `out`, delivery), against the plain
+ * insert rate of the first run.
+ *
  * Live-query evaluation: bench/load/jet-query.ts, in one process: µs per record of Tideline's query engine
  * (`instantiate(parseJet(…).pipeline)`) for where + select + summarize over a 1 s tumbling window, against a
  * hand-written JS loop doing the same.
@@ -51,17 +56,32 @@ type Run = {
 type Measured = Run | { na: string };
 type Figure = { value: number | null; na?: string };
 
-/** One run of writers + subscribers against `server`: closed loop (`inFlight`) or paced (`recordsPerSec`). */
-async function runInserts(ctx: Context, server: ServerHandle, who: string, load: Pick<JetWritersConfig, 'inFlight' | 'recordsPerSec'>): Promise<Run> {
+/** The flow of the flow-throughput row: every record passes (v > 0), so what reaches FLOW_TARGET is what was inserted. */
+const FLOW_TARGET = 'out';
+const FLOW = `create flow f as ${STREAM} | where v > 0 | insert_into(${FLOW_TARGET})`;
+
+async function execute(server: ServerHandle, query: string): Promise<void> {
+  const res = await httpCall('POST', `${server.httpUrl}/api/execute`, JSON.stringify({ query }));
+  if (res.status < 200 || res.status >= 300 || !/"success":\s*true/.test(res.text)) throw new Error(`${query} → ${res.status} ${res.text.slice(0, 200)}`);
+}
+
+/**
+ * One run of writers + subscribers against `server`: closed loop (`inFlight`) or paced (`recordsPerSec`).
+ * With `flow`, the subscribers listen to the flow's target instead of the stream the writers insert into.
+ */
+async function runInserts(ctx: Context, server: ServerHandle, who: string, load: Pick<JetWritersConfig, 'inFlight' | 'recordsPerSec'>, flow = false): Promise<Run> {
   const { opts } = ctx;
-  const res = await httpCall('POST', `${server.httpUrl}/api/execute`, JSON.stringify({ query: `create stream ${STREAM}` }));
-  if (res.status < 200 || res.status >= 300 || !/"success":\s*true/.test(res.text)) throw new Error(`create stream → ${res.status} ${res.text.slice(0, 200)}`);
+  await execute(server, `create stream ${STREAM}`);
+  if (flow) {
+    await execute(server, `create stream ${FLOW_TARGET}`);
+    await execute(server, FLOW);
+  }
   const wsUrl = `${server.wsUrl}/ws`;
   const perProc = Array.from({ length: SUBSCRIBER_PROCS }, (_, i) => Math.floor(SUBSCRIBERS / SUBSCRIBER_PROCS) + (i < SUBSCRIBERS % SUBSCRIBER_PROCS ? 1 : 0));
   const subs = perProc.map((_, i) => new LoadProcess<JetSubscribersResult>(`jet-${who}-subs-${i}`, 'bench/load/jet-subscribers.ts', opts.verbose));
   const writers = new LoadProcess<JetWritersResult>(`jet-${who}-writers`, 'bench/load/jet-writers.ts', opts.verbose);
   return withLoad([...subs, writers], async () => {
-    await Promise.all(subs.map((p, i) => p.setup({ wsUrl, stream: STREAM, sockets: perProc[i], drainMs: DRAIN_MS })));
+    await Promise.all(subs.map((p, i) => p.setup({ wsUrl, stream: flow ? FLOW_TARGET : STREAM, sockets: perProc[i], drainMs: DRAIN_MS })));
     await writers.setup({ wsUrl, stream: STREAM, sockets: WRITERS, batch: BATCH, ...load } satisfies JetWritersConfig);
     const window = ctx.window();
     for (const p of [...subs, writers]) p.start(window);
@@ -174,7 +194,24 @@ export async function jet(ctx: Context): Promise<Row[]> {
   }
   if (!t && b) ctx.note('jet: the bare ws peer ran closed loop (Tideline gave no acknowledged rate to offer it)');
 
-  // 4. Live-query evaluation, in-process.
+  // 4. Flow throughput: the same writers into `s`, the subscribers on the flow's target.
+  let flowRun: Measured = { na: 'not measured' };
+  try {
+    const url = await ctx.postgres('jet_flow');
+    ctx.log(`flow: ${FLOW}, same writers, ${SUBSCRIBERS} subscribers on '${FLOW_TARGET}'`);
+    const server = await ctx.startTideline({ kind: 'postgres', url });
+    try {
+      flowRun = await runInserts(ctx, server, 'flow', { inFlight: IN_FLIGHT }, true);
+      if (flowRun.deliveriesPerSec === 0) flowRun = { na: 'nothing reached the flow target' };
+    } finally {
+      await server.stop();
+    }
+  } catch (error) {
+    flowRun = { na: ctx.na(error, 'jet (flow)') };
+  }
+  const f = 'na' in flowRun ? undefined : flowRun;
+
+  // 5. Live-query evaluation, in-process.
   let query: { engine: number; loop: number; result: JetQueryResult } | { na: string };
   try {
     const p = new LoadProcess<JetQueryResult>('jet-query', 'bench/load/jet-query.ts', opts.verbose);
@@ -222,6 +259,14 @@ export async function jet(ctx: Context): Promise<Row[]> {
     section, scenario: 'jet insert → deliver latency p50 / p99', unit: 'ms',
     tideline: t?.latency.p99 ?? null, tidelineText: both(t), na: tna, peer: peerName, peerValue: b?.latency.p99 ?? null, peerText: both(b), peerNa: bna,
     ratio: latRatio, target: { kind: 'none' }, met: null,
+  });
+  const flowTarget: Target = { kind: 'ratio>=', value: 0.5 };
+  const flowRate = f ? f.deliveriesPerSec / SUBSCRIBERS : null;
+  const flowRatio = flowRate !== null && t?.ackedPerSec ? flowRate / t.ackedPerSec : null;
+  rows.push({
+    section, scenario: `jet flow \`${STREAM} | where v > 0 | insert_into(${FLOW_TARGET})\`: records/s end to end (inserted → delivered from ${FLOW_TARGET})`, unit: '/s',
+    tideline: flowRate, na: 'na' in flowRun ? flowRun.na : undefined, peer: 'plain insert rate, same run (records/s acknowledged, row above)', peerValue: t?.ackedPerSec ?? null, peerNa: tna,
+    ratio: flowRatio, target: flowTarget, met: evaluate(flowTarget, flowRate, flowRatio),
   });
   const qTarget: Target = { kind: 'ratio<=', value: 3 };
   const qe = 'na' in query ? null : query.engine;

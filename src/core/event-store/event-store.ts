@@ -12,9 +12,24 @@ export const STREAM_PAGE = 1000;
 
 export type ReadStreamOptions = { after?: number; limit?: number };
 export type StreamPagesOptions = { after?: number; pageSize?: number };
-export type ReadLogOptions = { limit?: number; excludeNode?: string };
-/** `scanned` counts rows read, including those filtered out by `excludeNode`. */
-export type LogPage = { events: RecordedEvent[]; checkpoint: LogCheckpoint; scanned: number };
+export type ReadLogOptions = {
+  limit?: number;
+  /** Rows this node wrote come back without their payload (they still move the checkpoint). */
+  excludeNode?: string;
+  /** Only events of these stream prefixes and types come with their payload (absent: all). */
+  streamPrefixes?: readonly string[];
+  eventTypes?: readonly string[];
+  /** A page stops once its wanted payloads (data and metadata, as stored) reach this many bytes: it may pass it by its last row. */
+  maxBytes?: number;
+};
+/** `scanned` counts rows read, including those filtered out (`excludeNode`, the selection, the byte bound). */
+export type LogPage = {
+  events: RecordedEvent[];
+  checkpoint: LogCheckpoint;
+  scanned: number;
+  /** The page was cut (by `limit` or `maxBytes`): more may follow at once. */
+  more: boolean;
+};
 
 /** The append-only log: typed appends with expected-version checks, stream reads and a tail-safe log read. */
 export class EventStore {
@@ -110,22 +125,38 @@ export class EventStore {
    * Events after `checkpoint`, ordered by (xid, position), and only from transactions older than every
    * transaction still running: an event whose transaction commits late is never skipped.
    */
-  async readLog(checkpoint: LogCheckpoint, { limit = 1000, excludeNode }: ReadLogOptions = {}): Promise<LogPage> {
-    // Excluded rows still move the checkpoint, so they come back too, but without their payload.
+  async readLog(checkpoint: LogCheckpoint, { limit = 1000, excludeNode, streamPrefixes, eventTypes, maxBytes }: ReadLogOptions = {}): Promise<LogPage> {
+    // Rows not wanted still move the checkpoint, so they come back too, but without their payload; a page
+    // ends before the row that would take the wanted payloads past `maxBytes`.
+    const prefixes = streamPrefixes?.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%') ?? null;
     const rows = await this.db.query(
-      `SELECT global_position, transaction_id::text AS transaction_id, node_id IS NOT DISTINCT FROM $4 AS excluded,
-         ${PAYLOAD_COLUMNS.map((c) => `CASE WHEN node_id IS DISTINCT FROM $4 THEN ${c} END AS ${c}`).join(', ')}
-       FROM events
-       WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
-         AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-       ORDER BY transaction_id, global_position LIMIT $3`,
-      [checkpoint.transactionId, checkpoint.globalPosition, limit, excludeNode ?? null],
+      `WITH page AS (
+         SELECT global_position, transaction_id, ${PAYLOAD_COLUMNS.join(', ')},
+           node_id IS DISTINCT FROM $4 AND ($5::text[] IS NULL OR stream_id LIKE ANY($5::text[])) AND ($6::text[] IS NULL OR type = ANY($6::text[])) AS wanted
+         FROM events
+         WHERE (transaction_id, global_position) > ($1::xid8, $2::bigint)
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+         ORDER BY transaction_id, global_position LIMIT $3
+       ), sized AS (
+         SELECT *, sum(CASE WHEN wanted THEN pg_column_size(data) + pg_column_size(metadata) ELSE 0 END)
+                     OVER (ORDER BY transaction_id, global_position ROWS UNBOUNDED PRECEDING) AS upto,
+                   CASE WHEN wanted THEN pg_column_size(data) + pg_column_size(metadata) ELSE 0 END AS own,
+                   count(*) OVER () AS page_rows
+         FROM page
+       )
+       SELECT global_position, transaction_id::text AS transaction_id, NOT wanted AS excluded, page_rows,
+         ${PAYLOAD_COLUMNS.map((c) => `CASE WHEN wanted THEN ${c} END AS ${c}`).join(', ')}
+       FROM sized WHERE $7::bigint IS NULL OR upto - own < $7::bigint
+       ORDER BY transaction_id, global_position`,
+      [checkpoint.transactionId, checkpoint.globalPosition, limit, excludeNode ?? null, prefixes, eventTypes ?? null, maxBytes ?? null],
     );
     const last = rows.at(-1);
+    const pageRows = Number(rows[0]?.page_rows ?? 0);
     return {
       events: rows.filter((r) => !r.excluded).map(toRecorded),
       checkpoint: last ? { transactionId: last.transaction_id, globalPosition: Number(last.global_position) } : checkpoint,
       scanned: rows.length,
+      more: pageRows === limit || rows.length < pageRows,
     };
   }
 
