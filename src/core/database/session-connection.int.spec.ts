@@ -70,13 +70,17 @@ async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 1
     await other.query(`SELECT pg_terminate_backend($1)`, [holder.pid]);
 
     await lock!.released; // told
+    // A lock taken at once opens the new connection before the reconnect timer does: it must listen too.
+    const again = await db.tryLock(`${name}:again`);
+    expect(again).toBeDefined();
     const taken = await other.tryLock(name); // and PostgreSQL freed it
     expect(taken).toBeDefined();
     await taken!.release();
     await eventually(async () => {
       await other.query(`SELECT pg_notify('session_spec_kill', 'after')`);
       return heard.includes('after');
-    });
+    }, 3000);
+    await again!.release();
     await stop();
   }, 20_000);
 });

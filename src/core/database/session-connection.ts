@@ -98,25 +98,40 @@ export class SessionConnection {
     this.lose();
   }
 
+  /**
+   * The session, connecting if there is none. A new connection listens on every channel before anyone
+   * uses it, whoever opened it (a lock taken during an outage must not leave the listeners deaf); if
+   * that fails, the connection is dropped and, while anyone listens, tried again later.
+   */
   private open(): Promise<Session> {
     if (this.session) return Promise.resolve(this.session);
-    this.connecting ??= this.connect()
-      .then(([client, release]) => {
-        let dropped = false;
-        const session: Session = {
-          client,
-          tail: Promise.resolve(),
-          drop: (error?: unknown) => {
-            if (dropped) return;
-            dropped = true;
-            release(error ?? true);
-          },
-        };
-        client.on('notification', (msg) => this.listeners.get(msg.channel)?.forEach((handler) => handler(msg.payload ?? '')));
-        client.on('error', (error) => this.lost(session, error));
-        client.on('end', () => this.lost(session));
-        this.session = session;
-        return session;
+    this.connecting ??= (async () => {
+      const [client, release] = await this.connect();
+      let dropped = false;
+      const session: Session = {
+        client,
+        tail: Promise.resolve(),
+        drop: (error?: unknown) => {
+          if (dropped) return;
+          dropped = true;
+          release(error ?? true);
+        },
+      };
+      client.on('notification', (msg) => this.listeners.get(msg.channel)?.forEach((handler) => handler(msg.payload ?? '')));
+      client.on('error', (error) => this.lost(session, error));
+      client.on('end', () => this.lost(session));
+      this.session = session;
+      try {
+        for (const channel of [...this.listeners.keys()]) await run(session, `LISTEN ${channel}`);
+      } catch (error) {
+        if (this.session === session) this.lose(error);
+        throw error;
+      }
+      return session;
+    })()
+      .catch((error: unknown) => {
+        this.reconnectLater();
+        throw error;
       })
       .finally(() => (this.connecting = undefined));
     return this.connecting;
@@ -143,14 +158,7 @@ export class SessionConnection {
     this.retry = setTimeout(() => {
       this.retry = undefined;
       if (this.listeners.size === 0 || this.session) return;
-      void this.open()
-        .then(async (session) => {
-          for (const channel of this.listeners.keys()) await run(session, `LISTEN ${channel}`);
-        })
-        .catch(() => {
-          this.lose();
-          this.reconnectLater();
-        });
+      void this.open().catch(() => undefined); // a failed open schedules the next try itself
     }, RECONNECT_MS);
     this.retry.unref();
   }
