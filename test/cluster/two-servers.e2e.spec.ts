@@ -81,8 +81,12 @@ describeWithPostgres('two servers on one PostgreSQL', () => {
     expect(acknowledged.length).toBeGreaterThanOrEqual(20);
 
     const resumed = await connect(b, room);
-    // A get reads the room's log head first: one answer holds every push A acknowledged, with no waiting for B's log tail.
-    const history: number[] = (await resumed.get('log')).data.map((d: Frame) => d.seq);
+    // B hears A's commits from the log tail, a moment after A acknowledged them: ask again until it has (or 10 s).
+    let history: number[] = [];
+    for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 50))) {
+      history = (await resumed.get('log')).data.map((d: Frame) => d.seq);
+      if (acknowledged.every((seq) => history.includes(seq)) || Date.now() > deadline) break;
+    }
     for (const seq of acknowledged) expect(history).toContain(seq);
     expect(history).toEqual([...history].sort((x, y) => x - y));
     // The survivor keeps numbering above everything issued.

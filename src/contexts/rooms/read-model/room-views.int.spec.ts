@@ -59,23 +59,6 @@ describe.each(backends())('room views on $name', (backend) => {
     rebuilt.stop();
   });
 
-  it('on a shared log, a read first reads the room\'s log head: another server\'s acknowledged push is seen at once', async () => {
-    const here = new EventFeed();
-    const views = new RoomViews(new StreamSubscriptions(opened.store, here), new ChannelHub<RoomChange>(), { ...OPTIONS, readHeadOnGet: true });
-    const stale = new RoomViews(new StreamSubscriptions(opened.store, here), new ChannelHub<RoomChange>(), OPTIONS);
-    // The other server: its own actors and feed; nothing carries its commits here (no log tail in this test).
-    const elsewhere = new RoomActors(roomDecider, opened.store, new EventFeed());
-    await elsewhere.tell(roomStreamId('r3'), { kind: 'create', roomId: 'r3' });
-    expect(await views.entries('r3', 'k')).toEqual([]);
-    expect(await stale.entries('r3', 'k')).toEqual([]);
-    await elsewhere.tell(roomStreamId('r3'), { kind: 'push', key: 'k', value: 'there', action: { type: 'append' } });
-    expect((await views.entries('r3', 'k')).map((e) => e.value)).toEqual(['there']);
-    expect(await stale.entries('r3', 'k')).toEqual([]); // without it: only when the tail brings it
-    elsewhere.stop();
-    views.stop();
-    stale.stop();
-  });
-
   it('a view whose first read fails keeps its listeners: they hear what is pushed meanwhile, once the log can be read', async () => {
     /** The real store, whose stream reads fail while `failing` is set (as when the database is away). */
     class FlakyStore extends EventStore {

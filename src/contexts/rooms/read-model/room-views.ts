@@ -26,13 +26,7 @@ type View = {
 
 const NO_ROOM: View = Object.freeze({ exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: 0 });
 
-export type RoomViewsOptions = {
-  idleMs: number;
-  maxViews: number;
-  snapshots?: SnapshotPolicy;
-  /** Other servers write the same log (a shared PostgreSQL): a read first reads the room's log head, so it sees their acknowledged writes. */
-  readHeadOnGet?: boolean;
-};
+export type RoomViewsOptions = { idleMs: number; maxViews: number; snapshots?: SnapshotPolicy };
 
 type ViewJson = { exists: boolean; keys: [key: string, entries: Entry[]][] };
 type ViewState = Pick<View, 'exists' | 'keys'>;
@@ -82,12 +76,12 @@ export class RoomViews {
 
   /** Entries of `key` with seq strictly greater than `after`. */
   async entries(roomId: string, key: string, after = 0): Promise<Entry[]> {
-    const view = await this.load(roomId, true);
+    const view = await this.load(roomId);
     return (view.keys.get(key) ?? []).filter((e) => e.seq > after);
   }
 
   async allKeys(roomId: string): Promise<Map<string, Entry[]>> {
-    return (await this.load(roomId, true)).keys;
+    return (await this.load(roomId)).keys;
   }
 
   /** Feed listener for relays to rooms no view is open for here: nothing to order them against, so told at once. */
@@ -99,12 +93,10 @@ export class RoomViews {
     }
   };
 
-  private async load(roomId: string, fresh = false): Promise<View> {
+  private async load(roomId: string): Promise<View> {
     // An id the database could not even store names no room: answer without asking it.
     if (!isPossibleRoomId(roomId)) return NO_ROOM;
     let view = this.views.get(roomId);
-    // A view built by this call has just read the log; an older one may lag other servers' commits.
-    if (view && fresh && this.options.readHeadOnGet) await view.ready.then(() => view!.subscription?.refresh()).catch(() => undefined);
     if (!view) {
       const created: View = { exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: Date.now() };
       created.ready = this.open(roomId, created);
