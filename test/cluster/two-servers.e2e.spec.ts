@@ -70,6 +70,20 @@ describeWithPostgres('two servers on one PostgreSQL', () => {
     expect((await onB.get('k')).data.map((d: Frame) => d.seq)).toEqual(storedA.map((f) => f.seq));
   });
 
+  it('an HTTP get on one server holds the push the other just acknowledged, with no waiting for the log tail', async () => {
+    const { room } = (await (await fetch(`${a.url}/new`, { method: 'POST' })).json()) as { room: string };
+    const get = async (server: ServerProcess) => {
+      const response = await fetch(`${server.url}/room/${room}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ type: 'get', key: 'h', seq: 0 }) });
+      return ((await response.json()) as { data: Frame[] }).data.map((d) => d.value);
+    };
+    expect(await get(b)).toEqual([]); // B's view of the room exists from now on
+    for (let i = 0; i < 5; i++) {
+      const sent = await fetch(`${a.url}/room/${room}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(append('h', i)) });
+      expect(sent.status).toBe(200); // acknowledged by A
+      expect(await get(b)).toEqual(Array.from({ length: i + 1 }, (_, j) => j));
+    }
+  });
+
   it('killing one server loses nothing acknowledged; its clients resume on the other with get', async () => {
     const { room } = (await (await fetch(`${a.url}/new`, { method: "POST" })).json()) as { room: string };
     const onA = await connect(a, room);

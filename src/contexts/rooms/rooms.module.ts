@@ -64,12 +64,13 @@ function snapshotPolicy(store: SnapshotStore, config: ConfigService): SnapshotPo
     },
     {
       provide: RoomViews,
-      inject: [StreamSubscriptions, ROOM_CHANGES, SnapshotStore, ConfigService],
-      useFactory: (subscriptions: StreamSubscriptions, changes: ChannelHub<RoomChange>, snapshots: SnapshotStore, config: ConfigService) =>
+      inject: [StreamSubscriptions, ROOM_CHANGES, SnapshotStore, ConfigService, Database],
+      useFactory: (subscriptions: StreamSubscriptions, changes: ChannelHub<RoomChange>, snapshots: SnapshotStore, config: ConfigService, db: Database) =>
         new RoomViews(subscriptions, changes, {
           idleMs: config.get('VIEW_IDLE_MS') ?? config.get('ACTOR_IDLE_MS')!,
           maxViews: config.get('MAX_VIEWS') ?? config.get('MAX_ACTORS')!,
           snapshots: snapshotPolicy(snapshots, config),
+          sharedLog: db.shared,
         }),
     },
     { provide: RoomDirectory, inject: [Database], useFactory: (db: Database) => new RoomDirectory(db) },

@@ -79,6 +79,8 @@ export class StreamSubscription {
   position: number;
   private readonly held: FeedEvent[] = [];
   private reading = false;
+  /** A refresh came while a read was running (which may have started before what it wants to see): read once more. */
+  private readAgain = false;
   private closed = false;
   private initialDone = false;
   /** The first stored position heard live: from there on, nothing counts as initial, even if read from the log. */
@@ -114,6 +116,17 @@ export class StreamSubscription {
   whenCaughtUp(): Promise<void> {
     if (this.initialDone && !this.reading && !this.retry) return Promise.resolve();
     return new Promise((resolve, reject) => this.caughtUpWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Reads the log now, for what other processes committed that this process has not heard yet (their
+   * commits reach it through the log tail, a moment later): resolves once everything committed before
+   * the call is handled. A reader that must see another server's acknowledged write calls this.
+   */
+  refresh(): Promise<void> {
+    if (this.reading) this.readAgain = true;
+    else void this.read();
+    return this.whenCaughtUp();
   }
 
   close(): void {
@@ -173,11 +186,14 @@ export class StreamSubscription {
     clearTimeout(this.retry);
     this.retry = undefined;
     try {
-      for (;;) {
-        const page = await this.hub.store.readStream(this.streamId, { after: this.position, limit: this.hub.options.pageSize });
-        for (const event of page) if (this.closed || !this.deliver(event)) return;
-        if (page.length < this.hub.options.pageSize) break;
-      }
+      do {
+        this.readAgain = false;
+        for (;;) {
+          const page = await this.hub.store.readStream(this.streamId, { after: this.position, limit: this.hub.options.pageSize });
+          for (const event of page) if (this.closed || !this.deliver(event)) return;
+          if (page.length < this.hub.options.pageSize) break;
+        }
+      } while (this.readAgain);
     } catch (error) {
       this.failed(error);
       return;

@@ -18,7 +18,8 @@ export class RoomSession {
     @Inject(QueryBus) private readonly queries: QueryBus,
   ) {}
 
-  async handle(roomId: string, message: ClientMessage): Promise<ServerMessage | null> {
+  /** `overHttp`: the sender hears no broadcasts, so a `get` may read the room's log first (see GetStreamQuery). */
+  async handle(roomId: string, message: ClientMessage, overHttp = false): Promise<ServerMessage | null> {
     try {
       switch (message.type) {
         case 'push': {
@@ -29,7 +30,7 @@ export class RoomSession {
         }
         case 'get': {
           if (message.seq === null) return null; // subscribed already (every connection hears its room); no history wanted
-          const entries = await this.queries.execute(new GetStreamQuery(roomId, message.key, message.seq));
+          const entries = await this.queries.execute(new GetStreamQuery(roomId, message.key, message.seq, overHttp));
           return { type: 'init', key: message.key, data: entries };
         }
         case 'ping':

@@ -54,7 +54,7 @@ export class RoomsController {
     await this.requireRoom(id);
     let reply;
     try {
-      reply = await this.session.handle(id, parseClientMessage(body));
+      reply = await this.session.handle(id, parseClientMessage(body), true);
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       reply = { type: 'error' as const, message: error.message };

@@ -36,6 +36,12 @@ export class GetStreamQuery extends Query<Entry[]> {
     readonly roomId: string,
     readonly key: string,
     readonly afterSeq = 0,
+    /**
+     * Read the room's log first, so another server's acknowledged pushes are in the answer. For a reader
+     * that hears no broadcasts (HTTP); a socket's `get` must not, or its answer would overlap the
+     * broadcasts already sent to it.
+     */
+    readonly fresh = false,
   ) {
     super();
   }

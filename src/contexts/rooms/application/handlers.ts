@@ -66,8 +66,8 @@ export class ListRoomsHandler implements IQueryHandler<ListRoomsQuery> {
 export class GetStreamHandler implements IQueryHandler<GetStreamQuery> {
   constructor(@Inject(RoomViews) private readonly views: RoomViews) {}
 
-  async execute({ roomId, key, afterSeq }: GetStreamQuery) {
-    return this.views.entries(roomId, key, afterSeq);
+  async execute({ roomId, key, afterSeq, fresh }: GetStreamQuery) {
+    return this.views.entries(roomId, key, afterSeq, fresh);
   }
 }
 

@@ -59,6 +59,20 @@ describe.each(backends())('room views on $name', (backend) => {
     rebuilt.stop();
   });
 
+  it('on a shared log, a fresh read reads the room\'s log head first: another server\'s acknowledged push is in it at once', async () => {
+    const here = new EventFeed();
+    const views = new RoomViews(new StreamSubscriptions(opened.store, here), new ChannelHub<RoomChange>(), { ...OPTIONS, sharedLog: true });
+    // The other server: its own actors and feed; nothing carries its commits here (no log tail in this test).
+    const elsewhere = new RoomActors(roomDecider, opened.store, new EventFeed());
+    await elsewhere.tell(roomStreamId('r3'), { kind: 'create', roomId: 'r3' });
+    expect(await views.entries('r3', 'k')).toEqual([]);
+    await elsewhere.tell(roomStreamId('r3'), { kind: 'push', key: 'k', value: 'there', action: { type: 'append' } });
+    expect(await views.entries('r3', 'k')).toEqual([]); // a socket's get: as the view stands, in order with its broadcasts
+    expect((await views.entries('r3', 'k', 0, true)).map((e) => e.value)).toEqual(['there']);
+    elsewhere.stop();
+    views.stop();
+  });
+
   it('a view whose first read fails keeps its listeners: they hear what is pushed meanwhile, once the log can be read', async () => {
     /** The real store, whose stream reads fail while `failing` is set (as when the database is away). */
     class FlakyStore extends EventStore {

@@ -26,7 +26,13 @@ type View = {
 
 const NO_ROOM: View = Object.freeze({ exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: 0 });
 
-export type RoomViewsOptions = { idleMs: number; maxViews: number; snapshots?: SnapshotPolicy };
+export type RoomViewsOptions = {
+  idleMs: number;
+  maxViews: number;
+  snapshots?: SnapshotPolicy;
+  /** Other servers write the same log (a shared PostgreSQL): a fresh read reads the room's log head first. */
+  sharedLog?: boolean;
+};
 
 type ViewJson = { exists: boolean; keys: [key: string, entries: Entry[]][] };
 type ViewState = Pick<View, 'exists' | 'keys'>;
@@ -75,8 +81,9 @@ export class RoomViews {
   }
 
   /** Entries of `key` with seq strictly greater than `after`. */
-  async entries(roomId: string, key: string, after = 0): Promise<Entry[]> {
-    const view = await this.load(roomId);
+  /** `fresh`: with other servers on the log, read the room's log first (see GetStreamQuery). */
+  async entries(roomId: string, key: string, after = 0, fresh = false): Promise<Entry[]> {
+    const view = await this.load(roomId, fresh);
     return (view.keys.get(key) ?? []).filter((e) => e.seq > after);
   }
 
@@ -93,10 +100,12 @@ export class RoomViews {
     }
   };
 
-  private async load(roomId: string): Promise<View> {
+  private async load(roomId: string, fresh = false): Promise<View> {
     // An id the database could not even store names no room: answer without asking it.
     if (!isPossibleRoomId(roomId)) return NO_ROOM;
     let view = this.views.get(roomId);
+    // A view built by this call has just read the log; an older one may lag other servers' commits.
+    if (view && fresh && this.options.sharedLog) await view.ready.then(() => view!.subscription?.refresh()).catch(() => undefined);
     if (!view) {
       const created: View = { exists: false, position: 0, keys: new Map(), snapshotAt: 0, ready: Promise.resolve(), lastUsed: Date.now() };
       created.ready = this.open(roomId, created);
