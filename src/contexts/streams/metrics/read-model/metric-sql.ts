@@ -154,11 +154,7 @@ export function compileMetricSelect(target: MetricTarget, selection: MetricSelec
   if (missing.length) throw new MetricQueryError(SCHEMA_RULES.notExistingFields(missing));
 
   const params = new SqlParams();
-  const metricParam = params.add(target.metric, 'text');
-  const generationParam = params.add(target.generation, 'int');
-  const conditions = [`metric = ${metricParam}`, `generation = ${generationParam}`];
-  if (selection.where) conditions.push(compileCondition(selection.where, params, classes));
-  if (selection.upToPosition !== undefined) conditions.push(`stream_position <= ${params.add(selection.upToPosition, 'bigint')}`);
+  const { conditions, metricParam, generationParam } = pointConditions(target, selection, params, classes);
 
   const limited = selection.limit !== undefined && selection.limit <= maxRecords;
   const rowLimit = limited ? selection.limit! : maxRecords + 1;
@@ -326,17 +322,23 @@ export function decodeMetricRows(compiled: CompiledMetricSelect, rows: readonly 
   return { records, position };
 }
 
+/** The points of one metric generation that a WHERE keeps, up to a stream position when one is given. */
+function pointConditions(target: MetricTarget, filter: { where?: MetricCondition; upToPosition?: number }, params: SqlParams, classes: Classes) {
+  const metricParam = params.add(target.metric, 'text');
+  const generationParam = params.add(target.generation, 'int');
+  const conditions = [`metric = ${metricParam}`, `generation = ${generationParam}`];
+  if (filter.where) conditions.push(compileCondition(filter.where, params, classes));
+  if (filter.upToPosition !== undefined) conditions.push(`stream_position <= ${params.add(filter.upToPosition, 'bigint')}`);
+  return { conditions, metricParam, generationParam };
+}
+
 export type CompiledGroupStates = { sql: string; params: unknown[]; distinctFields: readonly string[]; global: boolean };
 
 /** One statement: every group's state and the stream position they are complete up to (one snapshot). */
 export function compileGroupStates(target: MetricTarget, request: MetricGroupStatesRequest, schema: readonly MetricField[]): CompiledGroupStates {
   const classes: Classes = new Map(schema.map((f) => [f.name, f.fieldClassType]));
   const params = new SqlParams();
-  const metricParam = params.add(target.metric, 'text');
-  const generationParam = params.add(target.generation, 'int');
-  const conditions = [`metric = ${metricParam}`, `generation = ${generationParam}`];
-  if (request.where) conditions.push(compileCondition(request.where, params, classes));
-  if (request.upToPosition !== undefined) conditions.push(`stream_position <= ${params.add(request.upToPosition, 'bigint')}`);
+  const { conditions, metricParam, generationParam } = pointConditions(target, request, params, classes);
   let g = 'NULL::jsonb';
   let groupBy = '';
   if (request.groupBy?.kind === 'tag') {
