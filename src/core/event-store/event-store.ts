@@ -127,7 +127,7 @@ export class EventStore {
    */
   async readLog(checkpoint: LogCheckpoint, { limit = 1000, excludeNode, streamPrefixes, eventTypes, maxBytes }: ReadLogOptions = {}): Promise<LogPage> {
     // Rows not wanted still move the checkpoint, so they come back too, but without their payload; a page
-    // ends before the row that would take the wanted payloads past `maxBytes`.
+    // ends with the row whose wanted payload reaches `maxBytes` (`before`: the bytes of the rows ahead of it).
     const prefixes = streamPrefixes?.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%') ?? null;
     const rows = await this.db.query(
       `WITH page AS (
@@ -138,15 +138,14 @@ export class EventStore {
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
          ORDER BY transaction_id, global_position LIMIT $3
        ), sized AS (
-         SELECT *, sum(CASE WHEN wanted THEN pg_column_size(data) + pg_column_size(metadata) ELSE 0 END)
-                     OVER (ORDER BY transaction_id, global_position ROWS UNBOUNDED PRECEDING) AS upto,
-                   CASE WHEN wanted THEN pg_column_size(data) + pg_column_size(metadata) ELSE 0 END AS own,
+         SELECT *, COALESCE(sum(CASE WHEN wanted THEN pg_column_size(data) + pg_column_size(metadata) END)
+                     OVER (ORDER BY transaction_id, global_position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
                    count(*) OVER () AS page_rows
          FROM page
        )
        SELECT global_position, transaction_id::text AS transaction_id, NOT wanted AS excluded, page_rows,
          ${PAYLOAD_COLUMNS.map((c) => `CASE WHEN wanted THEN ${c} END AS ${c}`).join(', ')}
-       FROM sized WHERE $7::bigint IS NULL OR upto - own < $7::bigint
+       FROM sized WHERE $7::bigint IS NULL OR before < $7::bigint
        ORDER BY transaction_id, global_position`,
       [checkpoint.transactionId, checkpoint.globalPosition, limit, excludeNode ?? null, prefixes, eventTypes ?? null, maxBytes ?? null],
     );

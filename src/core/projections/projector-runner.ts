@@ -5,7 +5,7 @@ import type { LogCheckpoint, RecordedEvent } from '../event-store/event.js';
 import type { EventStore } from '../event-store/event-store.js';
 import { Checkpoints, type StoredCheckpoint } from './checkpoints.js';
 import { checkpointOf, compareCheckpoints, LOG_START } from './log-position.js';
-import { selects, type Projector, type ProjectorFailure } from './projector.js';
+import type { Projector, ProjectorFailure } from './projector.js';
 
 export type RunnerOptions = {
   /** Most log rows read, and events handled, per transaction. */
@@ -213,9 +213,9 @@ export class ProjectorRunner {
         const { streamPrefixes, eventTypes } = this.projector.selection;
         const page = await this.store.readLog(this.cursor, { limit: this.options.batchSize, maxBytes: this.options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, streamPrefixes, eventTypes });
         this.readFailures = 0;
-        const selected = page.events.filter((e) => selects(this.projector.selection, e));
-        if (selected.length > 0) {
-          if (!(await this.commit(selected, page.checkpoint))) return;
+        // The read brought only the selection's events; what it passed over still moves the cursor.
+        if (page.events.length > 0) {
+          if (!(await this.commit(page.events, page.checkpoint))) return;
         } else if (page.scanned > 0) {
           this.cursor = page.checkpoint;
           if (Date.now() - this.persistedAt > SKIP_PERSIST_MS && !(await this.commit([], page.checkpoint))) return;
