@@ -4,7 +4,14 @@ import type { CatalogView } from './catalog-view.js';
 import type { LiveQueryHandle, LiveQueryOutput } from './commands.js';
 import type { StreamRecords } from './stream-records.js';
 
-type Running = { source: string; runtime: PipelineRuntime; emit: (outputs: Output[], offset: number | undefined) => void; tick?: NodeJS.Timeout };
+type Running = {
+  source: string;
+  runtime: PipelineRuntime;
+  emit: (outputs: Output[], offset: number | undefined) => void;
+  /** The timer that closes the window ending at `tickAt`. */
+  tick?: NodeJS.Timeout;
+  tickAt?: number;
+};
 
 /**
  * How long after an arrival-time window's end (a commit time) its tick waits before closing it: records
@@ -88,9 +95,11 @@ export class LiveQueries {
   /** An arrival-time window closes when its time passes, not only when a later record arrives. */
   private armTick(entry: Running): void {
     const at = entry.runtime.nextClose();
+    if (entry.tick && entry.tickAt === at) return; // most records leave the next close where it was: no new timer
     clearTimeout(entry.tick);
     entry.tick = undefined;
     if (at === null) return;
+    entry.tickAt = at;
     entry.tick = setTimeout(() => {
       entry.tick = undefined;
       if (!this.running.has(entry)) return;
