@@ -13,7 +13,7 @@ import { DOCUMENT_HANDLERS } from './documents/document-handlers.js';
 import { DEFAULT_DOCUMENT_STORE_OPTIONS, DocumentStore } from './documents/document-store.js';
 import { StreamSubscriptions } from '../../core/projections/stream-subscriptions.js';
 import { collectionsProjector } from './read-model/collections-projector.js';
-import { CreateCollections1766000000000 } from './read-model/migrations/1766000000000-create-collections.js';
+import { COLLECTIONS_MIGRATIONS } from './read-model/migrations/index.js';
 
 /** The settings of the collections, by environment variable (each with its default). */
 export const COLLECTIONS_SETTINGS: Readonly<Record<keyof Omit<SqlEngineOptions, 'maxRetries'>, string>> = {
@@ -54,7 +54,7 @@ class CollectionsLifecycle implements OnModuleInit, OnModuleDestroy {
 
 /** The collections bounded context: tables of schemaless documents, every change an event, history kept. */
 @Module({
-  imports: [CqrsModule, DatabaseModule.forFeature({ migrations: [CreateCollections1766000000000] })],
+  imports: [CqrsModule, DatabaseModule.forFeature({ migrations: COLLECTIONS_MIGRATIONS })],
   providers: [
     {
       provide: SqlEngine,

@@ -4,7 +4,7 @@ import { SqlConflictError, SqlError } from '../../contexts/collections/domain/sq
 import { isQuery } from '../../contexts/collections/query/ast.js';
 import type { UserParams } from '../../contexts/collections/query/compiler.js';
 import { collectionsProjector } from '../../contexts/collections/read-model/collections-projector.js';
-import { CreateCollections1766000000000 } from '../../contexts/collections/read-model/migrations/1766000000000-create-collections.js';
+import { COLLECTIONS_MIGRATIONS } from '../../contexts/collections/read-model/migrations/index.js';
 import { Database } from '../../core/database/database.js';
 import { EventStore } from '../../core/event-store/event-store.js';
 import { EventFeed } from '../../core/projections/event-feed.js';
@@ -19,7 +19,7 @@ describe.each(backends())('SQL statements on $name', (backend) => {
   let engine: SqlEngine;
 
   beforeAll(async () => {
-    db = await Database.open(await backend.target(), { migrations: [CreateCollections1766000000000] });
+    db = await Database.open(await backend.target(), { migrations: COLLECTIONS_MIGRATIONS });
     store = new EventStore(db);
     runtime = new ProjectionRuntime(db, store, new EventFeed());
     runtime.register(collectionsProjector);
@@ -221,6 +221,33 @@ describe.each(backends())('SQL statements on $name', (backend) => {
       { '@type': 'xsd:dateTime', '@value': '2024-01-29T20:18:30.129159Z' },
       true,
     ]);
+  });
+
+  it('a read compiled with a cached catalog sees the columns and tables another server changed since', async () => {
+    // `other` stands for a second server on the same database: its writes change the catalog behind `engine`'s cache.
+    const other = new SqlEngine(db, store);
+    const viaOther = (q: string, p: unknown[] = []) => other.execute(parseSql(q), [toParams(p)]);
+    await run("INSERT INTO cached_a {id: 1, x: 'a'}");
+    await run("INSERT INTO cached_b {id: 1, y: 'b'}");
+    expect((await run('SELECT * FROM cached_a WHERE id = ?', [1])).columns).toEqual(['id', 'x']);
+    expect((await run('SELECT y FROM cached_a a JOIN cached_b b ON a.id = b.id')).rows).toEqual([['b']]);
+    // values spelled inline in the one-round-trip read stay values
+    await run('INSERT INTO cached_a {id: 9, x: ?}', ["it's; SELECT 1 --"]);
+    expect((await run('SELECT id FROM cached_a WHERE x = ?', ["it's; SELECT 1 --"])).rows).toEqual([[9]]);
+    expect((await run("SELECT id FROM cached_a WHERE x = 'it''s; SELECT 1 --'")).rows).toEqual([[9]]);
+
+    await viaOther("INSERT INTO cached_a {id: 2, x: 'c', extra: true}");
+    expect(await run('SELECT * FROM cached_a WHERE id = ?', [2])).toMatchObject({ columns: ['extra', 'id', 'x'], rows: [[true, 2, 'c']] });
+    await viaOther("INSERT INTO cached_b {id: 2, x: 'shadow'}");
+    // x is now a column of both tables: the unqualified name resolves as a fresh catalog says, not as the cache did.
+    const fresh = new SqlEngine(db, store);
+    const join = 'SELECT x FROM cached_a a JOIN cached_b b ON a.id = b.id ORDER BY a.id';
+    const expected = await fresh.query(parseSql(join) as never, toParams([])).then((r) => r, (e: Error) => e.message);
+    expect(await run(join).then((r) => r, (e: Error) => e.message)).toEqual(expected);
+
+    expect(await failure('SELECT * FROM cached_c WHERE id = ?', [1])).toBeInstanceOf(SqlError);
+    await viaOther("INSERT INTO cached_c {id: 3, z: 'new'}");
+    expect(await run('SELECT * FROM cached_c WHERE id = ?', [3])).toMatchObject({ columns: ['id', 'z'], rows: [[3, 'new']] });
   });
 
   it('the read model rebuilt from the log equals the live one, history and system times included', async () => {

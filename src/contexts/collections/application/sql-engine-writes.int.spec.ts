@@ -8,7 +8,7 @@ import { SqlConflictError } from '../domain/sql-error.js';
 import { isQuery } from '../query/ast.js';
 import { tablesReadBy, type UserParams } from '../query/compiler.js';
 import { collectionsProjector } from '../read-model/collections-projector.js';
-import { CreateCollections1766000000000 } from '../read-model/migrations/1766000000000-create-collections.js';
+import { COLLECTIONS_MIGRATIONS } from '../read-model/migrations/index.js';
 import { DEFAULT_SQL_ENGINE_OPTIONS, SqlEngine } from './sql-engine.js';
 
 /** Blind INSERTs (group-committed, no table turn), bulk INSERTs made in few queries, subqueries anywhere. */
@@ -19,7 +19,7 @@ describe.each(backends())('SQL writes on $name', (backend) => {
   let engine: SqlEngine;
 
   beforeAll(async () => {
-    db = await Database.open(await backend.target(), { migrations: [CreateCollections1766000000000] });
+    db = await Database.open(await backend.target(), { migrations: COLLECTIONS_MIGRATIONS });
     store = new EventStore(db);
     runtime = new ProjectionRuntime(db, store, new EventFeed());
     runtime.register(collectionsProjector);

@@ -8,6 +8,7 @@ import { SqlConflictError, SqlError } from '../domain/sql-error.js';
 import { isQuery, isWrite, type Insert, type Query, type Statement, type Write } from '../query/ast.js';
 import { Compiler, tablesOf, tablesReadBy, type Catalog, type OutputColumn, type Snapshot, type UserParams } from '../query/compiler.js';
 import { parseJsonText } from '../query/json-text.js';
+import { CatalogCache, sameCatalog } from './catalog-cache.js';
 
 export type SqlEngineOptions = Readonly<{
   /** Most rows one answer may hold; a larger result is an error, not a silent cut. */
@@ -62,6 +63,7 @@ export class SqlEngine {
   private readonly sessions = new Map<string, Transaction>();
   private readonly expired = new Map<string, string>();
   private readonly tableLocks = new Map<string, Promise<void>>();
+  private readonly catalogs = new CatalogCache();
 
   constructor(
     private readonly db: Database,
@@ -296,8 +298,10 @@ export class SqlEngine {
   }
 
   /**
-   * A query: its tables' catalog is read in the round trip that opens its transaction (BEGIN, the timeout,
-   * the catalog), then the compiled query runs there: three round trips on one connection.
+   * A query. When the catalog of its tables is cached, one round trip: compiled with it (values inline), sent
+   * with the catalog's own read in one snapshot; should that catalog differ from the cached one, the query
+   * compiles again on the slow path. That one (a table not yet read) reads the catalog in the round trip
+   * that opens its transaction (BEGIN, the timeout, the catalog), then runs the query there, then COMMIT.
    */
   private async read(query: Query, params: UserParams, tx: Transaction | undefined, tables: Set<string>): Promise<SqlResult> {
     const names = [...tables];
@@ -306,13 +310,50 @@ export class SqlEngine {
       const compiled = this.compiler(await this.catalog(names), tx, params).query(query);
       return this.answer(compiled, await this.run(compiled.sql, compiled.params));
     }
-    const catalogSql = names.length > 0 ? `; ${CATALOG_SQL(`ANY(ARRAY[${names.map(sqlLiteral).join(', ')}]::text[])`)}` : '';
+    const catalogSql = names.length > 0 ? CATALOG_SQL(`ANY(ARRAY[${names.map(sqlLiteral).join(', ')}]::text[])`) : undefined;
+    const cached = this.catalogs.get(names);
+    const fast = cached && this.inlineQuery(cached, tx, params, query);
+    if (cached && fast) {
+      const seen = await this.snapshotRead(catalogSql ? [catalogSql, fast.sql] : [fast.sql]);
+      if (seen) {
+        const catalog = catalogSql ? catalogOf(seen[0]) : new Map();
+        if (sameCatalog(catalog, cached)) return this.answer(fast, seen[seen.length - 1]);
+        this.catalogs.remember(names, catalog);
+      }
+    }
     let compiled: ReturnType<Compiler['query']> | undefined;
     const rows = await this.run(undefined, [], (opened) => {
-      compiled = this.compiler(names.length > 0 ? catalogOf(opened[1] ?? []) : new Map(), tx, params).query(query);
+      const catalog = catalogSql ? catalogOf(opened[1] ?? []) : new Map();
+      this.catalogs.remember(names, catalog);
+      compiled = this.compiler(catalog, tx, params).query(query);
       return compiled;
-    }, catalogSql);
+    }, catalogSql ? `; ${catalogSql}` : '');
     return this.answer(compiled!, rows);
+  }
+
+  /** The query compiled with values inline, or undefined when it cannot be (the slow path will say why). */
+  private inlineQuery(catalog: Catalog, tx: Transaction | undefined, params: UserParams, query: Query): ReturnType<Compiler['query']> | undefined {
+    try {
+      return new Compiler({ catalog, snapshot: this.snapshotOf(tx), params, maxRows: this.options.maxResultRows, inlineParams: true }).query(query);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * The statements in one snapshot and round trip. A refusal other than a timeout or a lost connection gives
+   * undefined: the query was compiled with a catalog that may be stale, so the slow path runs it again and
+   * gives the authoritative answer or error.
+   */
+  private async snapshotRead(statements: string[]): Promise<Row[][] | undefined> {
+    const timeout = Math.max(1, Math.floor(this.options.statementTimeoutMs));
+    try {
+      return await this.db.snapshotRead(statements, `SET LOCAL statement_timeout = ${timeout}`);
+    } catch (error) {
+      const translated = translate(error, timeout);
+      if (translated instanceof SqlError && !isTimeout(error)) return undefined;
+      throw translated;
+    }
   }
 
   private answer(compiled: ReturnType<Compiler['query']>, rows: Row[]): SqlResult {
@@ -621,4 +662,8 @@ function translate(error: unknown, timeoutMs: number): unknown {
   if (typeof code === 'string' && (code.startsWith('22') || code === '42883' || code === '42804' || code === '21000'))
     return new SqlError((error as Error).message);
   return error;
+}
+
+function isTimeout(error: unknown): boolean {
+  return (error as { code?: unknown }).code === '57014';
 }

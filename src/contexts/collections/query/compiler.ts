@@ -17,7 +17,14 @@ export type Snapshot = Readonly<{ kind: 'current' }> | Readonly<{ kind: 'asOf'; 
 
 export type UserParams = Readonly<{ positional?: readonly unknown[]; named?: Readonly<Record<string, unknown>> }>;
 
-export type CompileOptions = Readonly<{ catalog: Catalog; snapshot: Snapshot; params: UserParams; maxRows: number }>;
+export type CompileOptions = Readonly<{
+  catalog: Catalog;
+  snapshot: Snapshot;
+  params: UserParams;
+  maxRows: number;
+  /** Values as literals in the SQL, no `$n` (see ParamBag); `params` is then empty. */
+  inlineParams?: boolean;
+}>;
 
 /** An output column: a name known when compiling, or a document whose keys become columns (`*`). */
 export type OutputColumn = Readonly<{ kind: 'named'; name: string }> | Readonly<{ kind: 'star' }>;
@@ -43,7 +50,7 @@ type Scope = { ranges: Range[]; parent?: Scope; outputs?: readonly { name: strin
 
 /** Compiles the collections query language to parameterized PostgreSQL over the read model's tables. */
 export class Compiler {
-  private readonly bag = new ParamBag();
+  private readonly bag: ParamBag;
   private aliases = 0;
   private positional = 0;
   /** The parameter set the expressions being compiled read (`insertRowsMany` moves it from set to set). */
@@ -51,6 +58,7 @@ export class Compiler {
 
   constructor(private readonly options: CompileOptions) {
     this.userParams = options.params;
+    this.bag = new ParamBag(options.inlineParams);
   }
 
   get params(): unknown[] {

@@ -1,7 +1,7 @@
 import { backends } from '../../../../test/support/databases.js';
 import { Database } from '../../../core/database/database.js';
 import { parseSql } from '../../../dialects/sql/sql-parser.js';
-import { CreateCollections1766000000000 } from '../read-model/migrations/1766000000000-create-collections.js';
+import { COLLECTIONS_MIGRATIONS } from '../read-model/migrations/index.js';
 import type { Insert } from './ast.js';
 import { Compiler, type UserParams } from './compiler.js';
 import { parseJsonText } from './json-text.js';
@@ -10,7 +10,7 @@ import { parseJsonText } from './json-text.js';
 describe.each(backends())('INSERT documents made in process, on $name', (backend) => {
   let db: Database;
   beforeAll(async () => {
-    db = await Database.open(await backend.target(), { migrations: [CreateCollections1766000000000] });
+    db = await Database.open(await backend.target(), { migrations: COLLECTIONS_MIGRATIONS });
   });
   afterAll(async () => {
     await db?.close();

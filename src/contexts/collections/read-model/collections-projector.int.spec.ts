@@ -5,7 +5,7 @@ import { EventFeed } from '../../../core/projections/event-feed.js';
 import { ProjectionRuntime } from '../../../core/projections/projection-runtime.js';
 import { collectionStreamId, type CollectionEvent } from '../domain/collection.events.js';
 import { collectionsProjector } from './collections-projector.js';
-import { CreateCollections1766000000000 } from './migrations/1766000000000-create-collections.js';
+import { COLLECTIONS_MIGRATIONS } from './migrations/index.js';
 
 describe.each(backends())('collections read model on $name', (backend) => {
   let db: Database;
@@ -13,7 +13,7 @@ describe.each(backends())('collections read model on $name', (backend) => {
   let runtime: ProjectionRuntime;
 
   beforeAll(async () => {
-    db = await Database.open(await backend.target(), { migrations: [CreateCollections1766000000000] });
+    db = await Database.open(await backend.target(), { migrations: COLLECTIONS_MIGRATIONS });
     store = new EventStore(db);
     runtime = new ProjectionRuntime(db, store, new EventFeed());
     runtime.register(collectionsProjector);
