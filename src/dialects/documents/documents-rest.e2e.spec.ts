@@ -1,15 +1,19 @@
 import type { RunningTideline } from '../../app.factory.js';
 import { useServersOnOneDatabase } from '../../../test/support/tideline.js';
-import { ADMIN, basic, createUser, http, modelsFile } from './test-support.js';
+import { ADMIN, basic, createUser, http, ISSUE_MODELS, modelsFile } from './test-support.js';
+
+/** The issue's models and one whose field refers to the built-in user model. */
+const MODELS = { ...ISSUE_MODELS, note: { fields: { title: { type: 'string' }, author: { type: 'string', ref: 'user' } }, perms: { admin: 'crud', user: 'cr', all: 'r' } } };
 
 describe('documents dialect (JXP): REST over the collections', () => {
-  const db = useServersOnOneDatabase('tideline-jxp-rest-', { MODELS_FILE: modelsFile(), ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
+  const db = useServersOnOneDatabase('tideline-jxp-rest-', { MODELS_FILE: modelsFile(MODELS), ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password });
   let server: RunningTideline;
   const admin = basic(ADMIN);
   const alice = basic({ email: 'alice@example.com', password: 'alice-password' });
+  let aliceId: string;
   beforeAll(async () => {
     server = await db.start();
-    await createUser(server, { name: 'Alice', email: 'alice@example.com', password: 'alice-password' });
+    aliceId = await createUser(server, { name: 'Alice', email: 'alice@example.com', password: 'alice-password' });
   });
 
   it('describes the models', async () => {
@@ -157,12 +161,50 @@ describe('documents dialect (JXP): REST over the collections', () => {
     const users = await http(server, 'GET', '/jxp/api/user', { auth: admin });
     expect(users.status).toBe(200);
     expect(users.body.data.map((u: any) => u.email)).toEqual(expect.arrayContaining(['alice@example.com', 'bob@example.com']));
-    expect((await http(server, 'GET', '/jxp/model')).body.map((m: any) => m.model)).toEqual(['user', 'test', 'secret']);
+    expect((await http(server, 'GET', '/jxp/model')).body.map((m: any) => m.model)).toEqual(['user', 'test', 'secret', 'note']);
     const openapi = (await http(server, 'GET', '/docs-json')).body;
     for (const model of ['test', 'secret', 'user']) {
       for (const path of [`/jxp/api/${model}`, `/jxp/api/${model}/{id}`, `/jxp/count/${model}`]) expect(Object.values(openapi.paths[path]).every((op: any) => op.tags.includes(model))).toBe(true);
     }
     for (const path of ['/jxp/query/test', '/jxp/bulkwrite/test', '/jxp/query/secret', '/jxp/model']) expect(openapi.paths[path]).toBeDefined();
+  });
+
+  it('populates a ref to the user model with the user (never the password), for those who may read that user', async () => {
+    const adminId = (await http(server, 'GET', '/jxp/api/user?filter[email]=admin@example.com', { auth: admin })).body.data[0]._id;
+    const byAlice = (await http(server, 'POST', '/jxp/api/note', { auth: alice, body: { title: 'mine', author: aliceId } })).body.data;
+    const byAdmin = (await http(server, 'POST', '/jxp/api/note', { auth: admin, body: { title: 'theirs', author: adminId } })).body.data;
+    const one = await http(server, 'GET', `/jxp/api/note/${byAlice._id}?populate=author`, { auth: alice });
+    expect(one.body.data.author).toEqual({ _id: aliceId, name: 'Alice', email: 'alice@example.com', admin: false, groups: [], _owner_id: aliceId, _deleted: false, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    const list = await http(server, 'GET', '/jxp/api/note?populate=author&sort=title', { auth: admin });
+    expect(list.body.data.map((n: any) => [n.title, n.author.email])).toEqual([['mine', 'alice@example.com'], ['theirs', 'admin@example.com']]);
+    expect(JSON.stringify(list.body)).not.toMatch(/password|argon/);
+    // Alice may not read the admin's user, and anonymous callers no user: the id stays.
+    expect((await http(server, 'GET', `/jxp/api/note/${byAdmin._id}?populate=author`, { auth: alice })).body.data.author).toBe(adminId);
+    expect((await http(server, 'GET', `/jxp/api/note/${byAlice._id}?populate=author`)).body.data.author).toBe(aliceId);
+  });
+
+  it('bulk-writes with the update operators $set, $unset and $inc; refuses any other operator, naming it', async () => {
+    const doc = (await http(server, 'POST', '/jxp/api/test', { auth: admin, body: { name: 'ops', value: 1, tag: 'gone soon' } })).body.data;
+    const ops = await http(server, 'POST', '/jxp/bulkwrite/test', {
+      auth: admin,
+      body: [
+        { updateOne: { filter: { _id: doc._id }, update: { $inc: { value: 41 }, $unset: { tag: '' }, $set: { parent: doc._id } } } },
+        { updateOne: { filter: { name: 'ops counter' }, update: { $inc: { value: 2 } }, upsert: true } },
+        { updateMany: { filter: { name: 'ops counter' }, update: { $inc: { value: -0.5 } } } },
+      ],
+    });
+    expect(ops.body.data).toMatchObject({ matchedCount: 2, modifiedCount: 2, upsertedCount: 1 });
+    const after = (await http(server, 'GET', `/jxp/api/test/${doc._id}`)).body.data;
+    expect([after.value, after.tag, after.parent]).toEqual([42, undefined, doc._id]);
+    expect((await http(server, 'GET', '/jxp/api/test?filter[name]=ops counter')).body.data.map((d: any) => d.value)).toEqual([1.5]);
+    const refused = (update: unknown) => http(server, 'POST', '/jxp/bulkwrite/test', { auth: admin, body: [{ updateOne: { filter: { _id: doc._id }, update } }] });
+    expect((await refused({ $push: { tag: 'x' } })).body).toEqual({ code: 'BadRequest', message: 'operation 0: update operator $push is not supported (only $set, $unset, $inc)' });
+    expect((await refused({ $inc: { value: 'one' } })).body).toMatchObject({ code: 'BadRequest', message: expect.stringContaining('$inc of value must be a number') });
+    expect((await refused({ $inc: { name: 1 } })).body).toMatchObject({ code: 'BadRequest', message: expect.stringContaining('cannot apply $inc to name') });
+    expect((await refused({ $unset: { name: '' } })).body).toEqual({ code: 'BadRequest', message: 'name is required' });
+    expect((await refused({ $set: { value: 1 }, $inc: { value: 1 } })).body).toMatchObject({ code: 'BadRequest', message: expect.stringContaining('conflict') });
+    expect((await refused({ $set: { value: 1 }, tag: 'x' })).status).toBe(400);
+    expect((await http(server, 'GET', `/jxp/api/test/${doc._id}`)).body.data.value).toBe(42);
   });
 
   it('loses no update under concurrent PUTs', async () => {

@@ -134,6 +134,32 @@ describe('documents dialect (JXP): /jxp/websocket change events, permission-chec
     expect(byPassword.pushes).toEqual([]);
   });
 
+  it('ends the sockets that authenticated with a password once it changes; a key’s socket stays', async () => {
+    const erin = { email: 'erin@example.com', password: 'erin-password' };
+    const erinId = await createUser(server, { name: 'Erin', ...erin });
+    const key = (await http(server, 'POST', '/jxp/apikey', { auth: basic(erin), body: { name: 'socket' } })).body.data;
+    const byPassword = await open('127.0.0.41');
+    expect(await byPassword.request('auth', erin)).toMatchObject({ result: 'Authed' });
+    expect(await byPassword.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay' });
+    const byKey = await open();
+    expect(await byKey.request('auth', { apikey: key.apikey })).toMatchObject({ result: 'Authed' });
+    const ended = (s: JxpSocket) => eventually(() => s.replies.find((r) => r.action === 'auth' && r.status === 'error'));
+    // A PUT that leaves the password alone ends nothing: a canary's revoked key shows a check ran after it.
+    const canaryKey = (await http(server, 'POST', '/jxp/apikey', { auth: basic(erin), body: { name: 'canary' } })).body.data;
+    const canary = await open();
+    expect(await canary.request('auth', { apikey: canaryKey.apikey })).toMatchObject({ result: 'Authed' });
+    expect((await http(server, 'PUT', `/jxp/api/user/${erinId}`, { auth: basic(erin), body: { name: 'Erin B' } })).status).toBe(200);
+    expect((await http(server, 'DELETE', `/jxp/apikey/${canaryKey._id}`, { auth: basic(erin) })).status).toBe(200);
+    await ended(canary);
+    expect(byPassword.replies).toEqual([]);
+    expect((await http(server, 'PUT', `/jxp/api/user/${erinId}`, { auth: basic(ADMIN), body: { password: 'erin-new-password' } })).status).toBe(200);
+    expect(await ended(byPassword)).toMatchObject({ message: expect.stringMatching(/^Unable to authenticate/) });
+    expect(await byPassword.request('subscribe', { model: 'test' })).toMatchObject({ status: 'error', message: 'User not authenticated' });
+    expect(await byKey.request('subscribe', { model: 'test' })).toMatchObject({ status: 'okay' });
+    expect(byKey.replies).toEqual([]);
+    expect(await byPassword.request('auth', { ...erin, password: 'erin-new-password' })).toMatchObject({ result: 'Authed' });
+  });
+
   it('pushes exactly one event per change, checked against each subscriber’s read permission, with filters', async () => {
     const owner = await open();
     await owner.request('auth', bob);
@@ -187,7 +213,7 @@ describe('documents dialect (JXP): /jxp/websocket change events, permission-chec
     expect(first.pushes).toHaveLength(2);
   });
 
-  it('shares the collection with SQL: SQL writes arrive as post/put/del by `sql`; documents are rows, with history', async () => {
+  it('shares the collection with SQL (its auth off: an admin `sql`, no user): SQL writes arrive as post/put/del by `sql`; documents are rows, with history', async () => {
     const s = await open();
     await s.request('auth', ADMIN);
     await s.request('subscribe', { model: 'test' });
@@ -201,13 +227,14 @@ describe('documents dialect (JXP): /jxp/websocket change events, permission-chec
     expect((await sql(server, `INSERT INTO test {name: 'from sql', value: 7}`)).status).toBe(201);
     expect((await sql(server, `UPDATE test SET value = 12 WHERE _id = '${doc._id}'`)).status).toBe(201);
     expect((await sql(server, `DELETE FROM test WHERE name = 'from sql'`)).status).toBe(201);
-    await eventually(() => s.pushes.filter((p) => p.data.user_id === 'sql').length >= 3);
-    const bySql = s.pushes.filter((p) => p.data.user_id === 'sql');
-    expect(bySql.map((p) => [p.data.event, p.data.item.name, p.data.user_name])).toEqual([
-      ['post', 'from sql', 'sql'],
-      ['put', 'shared', 'sql'],
-      ['del', 'from sql', 'sql'],
+    await eventually(() => s.pushes.filter((p) => p.data.user_name === 'sql').length >= 3);
+    const bySql = s.pushes.filter((p) => p.data.user_name === 'sql');
+    expect(bySql.map((p) => [p.data.event, p.data.item.name, p.data.user_id, p.data.user_email])).toEqual([
+      ['post', 'from sql', null, null],
+      ['put', 'shared', null, null],
+      ['del', 'from sql', null, null],
     ]);
+    expect(bySql[0].data.item._owner_id).toBeNull();
     const got = await http(server, 'GET', `/jxp/api/test/${doc._id}`);
     expect(got.body.data.value).toBe(12);
     expect(got.headers.get('etag')).toBe('"3"');

@@ -139,7 +139,7 @@ export function modelController(prefix: string, model: Model): Type {
     @Post(`bulkwrite/${name}`)
     @ApiOperation({
       summary: `Atomic bulk write on ${name} (all or none)`,
-      description: 'Mongo bulkWrite operations, one key each: {insertOne: {document}}, {updateOne: {filter, update, upsert?}} (update: fields or {$set}), {replaceOne: {filter, replacement, upsert?}}, {deleteOne: {filter}}; admins also updateMany and deleteMany. Filters take the operators of POST /query. Deletes are permanent.',
+      description: 'Mongo bulkWrite operations, one key each: {insertOne: {document}}, {updateOne: {filter, update, upsert?}} (update: fields, or the operators $set, $unset, $inc; any other is a 400 BadRequest), {replaceOne: {filter, replacement, upsert?}}, {deleteOne: {filter}}; admins also updateMany and deleteMany. Filters take the operators of POST /query. Deletes are permanent.',
     })
     @ApiBody({ schema: { type: 'array', items: { type: 'object' } } })
     @ApiResponse({ status: 200, description: '{status: "ok", message, data: {ok, insertedCount, matchedCount, modifiedCount, deletedCount, upsertedCount, insertedIds, upsertedIds}} (ids by operation index)' })

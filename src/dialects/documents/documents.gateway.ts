@@ -6,8 +6,7 @@ import { WebSocketGateway, type OnGatewayConnection, type OnGatewayInit } from '
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { WatchDocumentsQuery, type DocCondition, type DocumentWatch, type WatchedChange } from '../../contexts/collections/documents/document-commands.js';
-import { type Credentials, type Identity } from '../../contexts/identity/application/authenticate.query.js';
-import { GetUserQuery } from '../../contexts/identity/application/commands.js';
+import { VerifyPasswordStampQuery, type Credentials, type Identity } from '../../contexts/identity/application/authenticate.query.js';
 import { IdentityError } from '../../contexts/identity/domain/identity-errors.js';
 import { CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER } from '../../core/realtime/close-codes.js';
 import { Heartbeat, sendBounded } from '../../core/realtime/socket-guard.js';
@@ -20,8 +19,8 @@ import { grantCovers, grantOf } from './perms.js';
 /** Frames one connection may have read and not yet answered; past it they are refused. */
 const MAX_PENDING_FRAMES = 256;
 
-/** Who SQL writes are attributed to (SQL auth off: an admin named `sql`). */
-export const SQL_WRITER = { user_id: 'sql', user_name: 'sql', user_email: null };
+/** Who a change that names no writer is attributed to: SQL (with SQL auth off, an admin named `sql`). */
+export const SQL_WRITER = { user_id: null, user_name: 'sql', user_email: null };
 
 type Push = 'post' | 'put' | 'del';
 type Subscription = { model: string; id?: string; conditions: DocCondition[]; watch?: DocumentWatch; held?: string[]; closed: boolean };
@@ -38,8 +37,11 @@ export function classify(change: WatchedChange): { event: Push; judged: Record<s
   return undefined;
 }
 
-/** What an `auth` proved, to check again later: an API key or token as given; for a password, only the user (the password is not kept). */
-type Proof = Readonly<{ credentials: Credentials }> | Readonly<{ userId: string }>;
+/**
+ * What an `auth` proved, to check again later: an API key or token as given; for a password, the user and
+ * a stamp of the password's hash (the password is not kept), so that a new password ends the connection.
+ */
+type Proof = Readonly<{ credentials: Credentials }> | Readonly<{ userId: string; stamp: string }>;
 
 class JxpConnection {
   readonly clientId = randomUUID();
@@ -167,7 +169,7 @@ export function documentsGateway(prefix: string): Type {
       else throw new SocketError('Unable to authenticate');
       try {
         const identity = await this.auth.authenticateCredentials(credentials, address);
-        return { identity, proof: credentials.basic ? { userId: identity.userId } : { credentials } };
+        return { identity, proof: credentials.basic ? { userId: identity.userId, stamp: identity.passwordStamp ?? '' } : { credentials } };
       } catch (error) {
         // Never the thrown text (it may hold credentials); only a rate limit is told as such.
         if (error instanceof JxpError && error.code === 'TooManyRequests') throw new SocketError('Too many login attempts; try again later');
@@ -177,7 +179,8 @@ export function documentsGateway(prefix: string): Type {
 
     /**
      * Every DOCUMENTS_REAUTH_MS, each authenticated connection's proof is checked again (one at a time, no
-     * login limits: nothing is guessed). A revoked or expired key or token, or a deleted user, ends the
+     * login limits: nothing is guessed). A revoked or expired key or token, a changed password (for a
+     * connection that authenticated with the password), or a deleted user, ends the
      * connection's authentication and its subscriptions, and the client is told; a user's new rights (admin,
      * groups) apply from then on. A failure that is not about the credential (the database) changes nothing.
      */
@@ -190,10 +193,8 @@ export function documentsGateway(prefix: string): Type {
           if (!proof || !conn.identity) continue;
           let fresh: Identity | null;
           try {
-            if ('userId' in proof) {
-              const user = await this.queries.execute(new GetUserQuery('system', proof.userId));
-              fresh = { userId: user.id, email: user.email, name: user.name ?? '', admin: user.admin, groups: [...user.groups] };
-            } else fresh = await this.auth.authenticateCredentials(proof.credentials);
+            if ('userId' in proof) fresh = await this.queries.execute(new VerifyPasswordStampQuery(proof.userId, proof.stamp));
+            else fresh = await this.auth.authenticateCredentials(proof.credentials);
           } catch (error) {
             if (!(error instanceof IdentityError) && !(error instanceof JxpError && error.code === 'Forbidden')) {
               this.logger.warn(`checking a socket's credential failed: ${(error as Error).message}`);

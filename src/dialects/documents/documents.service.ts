@@ -11,6 +11,8 @@ import {
   type Writer,
 } from '../../contexts/collections/documents/document-commands.js';
 import type { Identity } from '../../contexts/identity/application/authenticate.query.js';
+import { ListUsersQuery, MAX_USER_PAGE, type UserView } from '../../contexts/identity/application/commands.js';
+import { userDoc } from './auth/user-routes.js';
 import { JxpError } from './jxp-errors.js';
 import { matches, MAX_LIMIT, parseListQuery, parseQueryBody, type ListQuery } from './list-query.js';
 import { METADATA_FIELDS, USER_MODEL_NAME, validationError, type Model, type Models, type Verb } from './models.js';
@@ -23,6 +25,33 @@ export type ListAnswer = Record<string, unknown> & { data: Doc[] };
 
 /** Most operations one bulkwrite may carry. */
 export const MAX_BULK_OPERATIONS = 1000;
+
+/** The Mongo update operators a bulkwrite's updateOne/updateMany takes; any other is refused (400). */
+export const UPDATE_OPERATORS = ['$set', '$unset', '$inc'] as const;
+
+/** An update's operators: fields to set, fields to remove, numbers to add (declared fields only; others are dropped). */
+type UpdateSpec = { set: Doc; unset: string[]; inc: Record<string, number> };
+
+/** `update` (fields, or operators: $set, $unset, $inc) as an UpdateSpec; a BadRequest names what is wrong. */
+function updateSpec(update: Doc, at: string): UpdateSpec {
+  const keys = Object.keys(update);
+  const operators = keys.filter((k) => k.startsWith('$'));
+  if (operators.length === 0) return { set: update, unset: [], inc: {} };
+  if (operators.length !== keys.length) throw new JxpError('BadRequest', `${at}: update takes fields or operators (${UPDATE_OPERATORS.join(', ')}), not both`);
+  const unsupported = operators.find((k) => !(UPDATE_OPERATORS as readonly string[]).includes(k));
+  if (unsupported) throw new JxpError('BadRequest', `${at}: update operator ${unsupported} is not supported (only ${UPDATE_OPERATORS.join(', ')})`);
+  for (const k of operators) if (!isObject(update[k])) throw new JxpError('BadRequest', `${at}: ${k} must be an object`);
+  const set = (update.$set ?? {}) as Doc;
+  const unset = Object.keys((update.$unset ?? {}) as Doc);
+  const inc = (update.$inc ?? {}) as Record<string, unknown>;
+  for (const [field, n] of Object.entries(inc)) if (typeof n !== 'number' || !Number.isFinite(n)) throw new JxpError('BadRequest', `${at}: $inc of ${field} must be a number`);
+  const seen = new Set<string>();
+  for (const field of [...Object.keys(set), ...unset, ...Object.keys(inc)]) {
+    if (seen.has(field)) throw new JxpError('BadRequest', `${at}: updating the path ${field} would create a conflict`);
+    seen.add(field);
+  }
+  return { set, unset, inc: inc as Record<string, number> };
+}
 
 export const newObjectId = (): string => {
   const time = Math.floor(Date.now() / 1000).toString(16).padStart(8, '0');
@@ -129,11 +158,18 @@ export class DocumentsService {
     return { ...answer, data };
   }
 
-  /** Replaces each populated field's id by the referenced document the caller may read (else leaves the id). */
+  /**
+   * Replaces each populated field's id by the referenced document the caller may read (else leaves the id);
+   * a `user` ref by the user as `GET /user/:id` answers it (never the password).
+   */
   private async populate(model: Model, identity: Identity | null, docs: Doc[], fields: string[]): Promise<Doc[]> {
     for (const field of fields) {
       const ref = model.fields.get(field)?.ref;
-      if (!ref || ref === USER_MODEL_NAME) continue;
+      if (!ref) continue;
+      if (ref === USER_MODEL_NAME) {
+        docs = await this.populateUsers(identity, docs, field);
+        continue;
+      }
       const target = this.models.get(ref);
       if (!target) continue;
       const grant = grantOf(target.perms, identity, 'r');
@@ -147,6 +183,19 @@ export class DocumentsService {
       });
     }
     return docs;
+  }
+
+  /** The users a field names, those the caller may read (an admin: any; a user: themselves), live ones only. */
+  private async populateUsers(identity: Identity | null, docs: Doc[], field: string): Promise<Doc[]> {
+    if (!identity) return docs;
+    const ids = [...new Set(docs.map((d) => d[field]).filter((v): v is string => typeof v === 'string' && OBJECT_ID.test(v)))].slice(0, MAX_USER_PAGE);
+    if (ids.length === 0) return docs;
+    const users: UserView[] = await this.queries.execute(new ListUsersQuery(identity, { filter: { _id: { $in: ids } }, limit: MAX_USER_PAGE }));
+    const byId = new Map(users.map((u) => [u.id, userDoc(u)]));
+    return docs.map((d) => {
+      const hit = typeof d[field] === 'string' ? byId.get(d[field] as string) : undefined;
+      return hit ? { ...d, [field]: hit } : d;
+    });
   }
 
   async getOne(modelName: string, identity: Identity | null, id: string, params: URLSearchParams): Promise<Versioned<{ data: Doc }>> {
@@ -266,7 +315,7 @@ export class DocumentsService {
   /**
    * JXP's `POST /bulkwrite/:model`: a list of Mongo bulkWrite operations, applied all or none (JXP's are
    * not atomic). Each entry has one key: `insertOne {document}`, `updateOne {filter, update, upsert?}`
-   * (update: fields or `{$set: fields}`), `replaceOne {filter, replacement, upsert?}`, `deleteOne {filter}`;
+   * (update: fields, or the operators `$set`, `$unset`, `$inc`; another is a 400), `replaceOne {filter, replacement, upsert?}`, `deleteOne {filter}`;
    * admins also `updateMany` and `deleteMany`. A filter is a query body (the operators of `POST /query`);
    * it matches live documents unless it names `_deleted`. Deletes are permanent, as Mongo's. The answer's
    * `data` is Mongo's BulkWriteResult (counts, `insertedIds`/`upsertedIds` by operation index).
@@ -282,7 +331,7 @@ export class DocumentsService {
     type Target = { conditions: DocCondition[]; byId?: string; many: boolean; includeDeleted: boolean; candidates: string[] };
     type Op =
       | { kind: 'insert'; doc: Doc }
-      | { kind: 'update'; target: Target; set: Doc; replace: boolean; upsert?: { id: string; body: Doc } }
+      | { kind: 'update'; target: Target; spec: UpdateSpec; replace: boolean; upsert?: { id: string; body: Doc } }
       | { kind: 'delete'; target: Target };
     const parsed: Op[] = ops.map((entry: unknown, i: number): Op => {
       if (!isObject(entry) || Object.keys(entry).length !== 1) throw new JxpError('BadRequest', `operation ${i}: each bulk write entry must have exactly one operation`);
@@ -305,12 +354,8 @@ export class DocumentsService {
       const replace = name === 'replaceOne';
       const update = replace ? payload.replacement : payload.update;
       if (!isObject(update)) throw new JxpError('BadRequest', `operation ${i}: ${replace ? 'replacement' : 'update'} must be an object`);
-      const operators = Object.keys(update).filter((k) => k.startsWith('$'));
-      if (operators.some((k) => k !== '$set') || (operators.length > 0 && (replace || operators.length !== Object.keys(update).length))) {
-        throw new JxpError('BadRequest', `operation ${i}: ${replace ? 'a replacement takes no operators' : 'update takes fields or {$set: fields}'}`);
-      }
-      const set = isObject(update.$set) ? update.$set : update;
-      if (operators.length > 0 && !isObject(update.$set)) throw new JxpError('BadRequest', `operation ${i}: $set must be an object`);
+      if (replace && Object.keys(update).some((k) => k.startsWith('$'))) throw new JxpError('BadRequest', `operation ${i}: a replacement takes no operators`);
+      const spec = updateSpec(update, `operation ${i}`);
       grantFor('u');
       let upsert: { id: string; body: Doc } | undefined;
       if (payload.upsert === true) {
@@ -319,9 +364,10 @@ export class DocumentsService {
         for (const c of conditions) if (c.op === 'eq' && model.fields.has(c.field)) seed[c.field] = c.value;
         // Built (and validated) only if nothing matches; its id is known now, so the write can hold it.
         if (only !== undefined && !/^[0-9a-f]{24}$/i.test(only)) throw new JxpError('BadRequest', `operation ${i}: _id must be 24 hexadecimal characters`);
-        upsert = { id: (only ?? newObjectId()).toLowerCase(), body: { ...seed, ...set } };
+        // As Mongo's: an upserted document takes $set's values and $inc's amounts; $unset has nothing to remove.
+        upsert = { id: (only ?? newObjectId()).toLowerCase(), body: { ...seed, ...spec.set, ...spec.inc } };
       }
-      return { kind: 'update', target, set, replace, upsert };
+      return { kind: 'update', target, spec, replace, upsert };
     });
     // Filters other than {_id} are resolved first; each match is checked again against the document as it is when the write is decided.
     for (const op of parsed) {
@@ -381,8 +427,8 @@ export class DocumentsService {
         }
         for (const id of hits) {
           const before = state.get(id)!;
-          const base = op.replace ? Object.fromEntries(Object.entries(before).filter(([k]) => !model.fields.has(k))) : before;
-          const after = this.merged(model, { id, doc: base, version: 0 }, op.set, now);
+          const base = op.replace ? Object.fromEntries(Object.entries(before).filter(([k]) => !model.fields.has(k))) : this.withOperators(model, before, op.spec, `operation ${index}`);
+          const after = this.merged(model, { id, doc: base, version: 0 }, op.spec.set, now);
           result.matchedCount++;
           const { updatedAt: _a, ...was } = before;
           const { updatedAt: _b, ...is } = after;
@@ -401,6 +447,20 @@ export class DocumentsService {
       return { changes, result };
     });
     return { status: 'ok', message: `${model.name} bulk write`, data: outcome.result };
+  }
+
+  /** A document with an update's $unset and $inc applied (declared fields only); $inc of a non-number is a BadRequest. */
+  private withOperators(model: Model, doc: Doc, spec: UpdateSpec, at: string): Doc {
+    if (spec.unset.length === 0 && Object.keys(spec.inc).length === 0) return doc;
+    const out: Doc = { ...doc };
+    for (const field of spec.unset) if (model.fields.has(field)) delete out[field];
+    for (const [field, n] of Object.entries(spec.inc)) {
+      if (!model.fields.has(field)) continue;
+      const current = out[field];
+      if (current !== undefined && current !== null && typeof current !== 'number') throw new JxpError('BadRequest', `${at}: cannot apply $inc to ${field}: it is not a number`);
+      out[field] = (typeof current === 'number' ? current : 0) + n;
+    }
+    return out;
   }
 
   private change<R>(model: Model, identity: Identity | null, ids: string[], decide: (current: ReadonlyMap<string, StoredDocument>) => { changes: DocumentChange[]; result: R }): Promise<ChangeOutcome<R>> {

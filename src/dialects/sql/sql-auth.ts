@@ -1,4 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { SQL_ADMIN, type SqlWriter } from '../../contexts/collections/documents/table-policies.js';
+import { AuthenticateQuery, InvalidCredentialsError } from '../../contexts/identity/application/authenticate.query.js';
 import { accept, refuse, type UpgradeDecision, type UpgradeGuard, type UpgradeRequest } from '../../core/realtime/upgrade-guard.js';
 import { SQL_DIALECT_SETTINGS, type SqlDialectSettings } from './sql-settings.js';
 
@@ -12,37 +15,88 @@ export function expectedAuthorization(settings: SqlDialectSettings): string | un
 }
 
 /** Endb compares the header percent-decoded (a browser can only send the credentials as a subprotocol). */
-export function credentialsMatch(expected: string, value: string | undefined): boolean {
-  if (value === undefined) return false;
-  let decoded: string;
+function percentDecoded(value: string): string | undefined {
   try {
-    decoded = decodeURIComponent(value);
+    return decodeURIComponent(value);
   } catch {
-    return false;
+    return undefined;
   }
-  return decoded === expected;
+}
+
+export function credentialsMatch(expected: string, value: string | undefined): boolean {
+  return value !== undefined && percentDecoded(value) === expected;
+}
+
+/** email:password of a (percent-decoded) `Basic …` value; undefined when it is not one. */
+function basicCredentials(value: string): { email: string; password: string } | undefined {
+  const match = /^\s*basic\s+(\S+)\s*$/i.exec(percentDecoded(value) ?? '');
+  if (!match) return undefined;
+  const text = Buffer.from(match[1], 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon > 0 ? { email: text.slice(0, colon), password: text.slice(colon + 1) } : undefined;
 }
 
 /**
- * The /sql socket's door: with SQL_USERNAME and SQL_PASSWORD set, the upgrade must carry the credentials in
- * `Authorization` or as a subprotocol (encodeURIComponent('Basic ' + base64(user:pass))), which the 101 then
- * echoes; otherwise 401 with a Basic challenge, before any socket exists.
+ * Who a /sql request or socket is. SQL auth off (no SQL_USERNAME/SQL_PASSWORD): the admin `sql`. On: the
+ * static pair is an admin named after SQL_USERNAME (owning nothing); any other Basic credentials are an
+ * identity user's email:password, verified by the identity context (its cache of verified passwords
+ * included), who writes with their own rights. undefined: refused (401).
+ */
+@Injectable()
+export class SqlAuthenticator {
+  private readonly expected?: string;
+  private readonly staticAdmin?: SqlWriter;
+
+  constructor(
+    @Inject(SQL_DIALECT_SETTINGS) settings: SqlDialectSettings,
+    @Inject(QueryBus) private readonly queries: QueryBus,
+  ) {
+    this.expected = expectedAuthorization(settings);
+    if (settings.username !== undefined) this.staticAdmin = { ...SQL_ADMIN, name: settings.username };
+  }
+
+  get required(): boolean {
+    return this.expected !== undefined;
+  }
+
+  async identify(value: string | undefined): Promise<SqlWriter | undefined> {
+    if (!this.expected) return SQL_ADMIN;
+    if (value === undefined) return undefined;
+    if (credentialsMatch(this.expected, value)) return this.staticAdmin;
+    const basic = basicCredentials(value);
+    if (!basic) return undefined;
+    try {
+      const identity = await this.queries.execute(new AuthenticateQuery({ basic }));
+      return identity ? { userId: identity.userId, name: identity.name, email: identity.email, admin: identity.admin, groups: identity.groups } : undefined;
+    } catch (error) {
+      if (error instanceof InvalidCredentialsError) return undefined;
+      throw error;
+    }
+  }
+}
+
+/**
+ * The /sql socket's door: with SQL auth on, the upgrade must carry credentials (the static pair or an
+ * identity user's) in `Authorization` or as a subprotocol (encodeURIComponent('Basic ' + base64(user:pass))),
+ * which the 101 then echoes; otherwise 401 with a Basic challenge, before any socket exists. The writer
+ * they prove goes with the connection.
  */
 @Injectable()
 export class SqlUpgradeGuard implements UpgradeGuard {
-  private readonly expected?: string;
+  constructor(@Inject(SqlAuthenticator) private readonly auth: SqlAuthenticator) {}
 
-  constructor(@Inject(SQL_DIALECT_SETTINGS) settings: SqlDialectSettings) {
-    this.expected = expectedAuthorization(settings);
-  }
-
-  decide({ headers, protocols }: UpgradeRequest): UpgradeDecision {
-    if (!this.expected) return accept();
-    const authorization = headers.authorization;
-    if (authorization !== undefined) {
-      return credentialsMatch(this.expected, authorization) ? accept() : refuse(401, '', { 'WWW-Authenticate': WWW_AUTHENTICATE });
+  async decide({ headers, protocols }: UpgradeRequest): Promise<UpgradeDecision> {
+    const unauthorized = refuse(401, '', { 'WWW-Authenticate': WWW_AUTHENTICATE });
+    if (!this.auth.required) return accept({ identity: SQL_ADMIN });
+    if (headers.authorization !== undefined) {
+      const writer = await this.auth.identify(headers.authorization);
+      return writer ? accept({ identity: writer }) : unauthorized;
     }
-    const protocol = protocols.find((p) => credentialsMatch(this.expected!, p));
-    return protocol ? accept({ protocol }) : refuse(401, '', { 'WWW-Authenticate': WWW_AUTHENTICATE });
+    for (const protocol of protocols) {
+      if (!basicCredentials(protocol)) continue;
+      const writer = await this.auth.identify(protocol);
+      if (writer) return accept({ protocol, identity: writer });
+    }
+    return unauthorized;
   }
 }

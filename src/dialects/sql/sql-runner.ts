@@ -2,6 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { CommandBus, QueryBus } from '@nestjs/cqrs';
 import { ExecuteSqlCommand, RunSqlQuery } from '../../contexts/collections/application/commands.js';
 import type { SqlResult } from '../../contexts/collections/application/sql-engine.js';
+import type { SqlWriter } from '../../contexts/collections/documents/table-policies.js';
 import { isQuery, type Statement } from '../../contexts/collections/query/ast.js';
 import type { UserParams } from '../../contexts/collections/query/compiler.js';
 import { SqlSyntaxError } from './sql-lexer.js';
@@ -55,9 +56,10 @@ export class SqlRunner {
     return [toParams(p)];
   }
 
-  async run(statement: Statement, sets: UserParams[], many: boolean, session?: string): Promise<SqlResult> {
+  /** `writer`: who a write is checked against and named by on a model's table (default: the `sql` admin). */
+  async run(statement: Statement, sets: UserParams[], many: boolean, session?: string, writer?: SqlWriter): Promise<SqlResult> {
     if (isQuery(statement) && !many) return this.queries.execute(new RunSqlQuery(statement, sets[0], session));
-    return this.commands.execute(new ExecuteSqlCommand(statement, sets, session));
+    return this.commands.execute(new ExecuteSqlCommand(statement, sets, session, writer));
   }
 }
 

@@ -2,9 +2,10 @@ import { All, Catch, Controller, Get, HttpException, Inject, Logger, Options, Po
 import { ApiConsumes, ApiOperation, ApiProduces, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { SqlConflictError, SqlError } from '../../contexts/collections/domain/sql-error.js';
+import type { SqlWriter } from '../../contexts/collections/documents/table-policies.js';
 import { isQuery, type Statement } from '../../contexts/collections/query/ast.js';
 import { ClosedError, ConflictError, OverloadedError, UnavailableError } from '../../core/errors/domain-errors.js';
-import { credentialsMatch, expectedAuthorization, WWW_AUTHENTICATE } from './sql-auth.js';
+import { SqlAuthenticator, WWW_AUTHENTICATE } from './sql-auth.js';
 import { contentType, negotiate, parseMultipart, renderResult, type MediaType } from './sql-http.js';
 import { sqlReport } from './sql-report.js';
 import { SqlRequestError, SqlRunner, SqlSyntaxError } from './sql-runner.js';
@@ -52,14 +53,11 @@ export class SqlHttpFilter implements ExceptionFilter {
 @Controller('sql')
 @UseFilters(SqlHttpFilter)
 export class SqlController {
-  private readonly expected?: string;
-
   constructor(
     @Inject(SqlRunner) private readonly runner: SqlRunner,
     @Inject(SQL_DIALECT_SETTINGS) private readonly settings: SqlDialectSettings,
-  ) {
-    this.expected = expectedAuthorization(settings);
-  }
+    @Inject(SqlAuthenticator) private readonly auth: SqlAuthenticator,
+  ) {}
 
   @Get()
   @ApiOperation({ summary: 'Run a read-only SQL statement (Endb dialect)' })
@@ -69,7 +67,7 @@ export class SqlController {
   @ApiProduces('application/json', 'application/ld+json', 'application/x-ndjson', 'text/csv')
   @ApiResponse({ status: 200, description: 'the rows (application/json: arrays in column order)' })
   @ApiResponse({ status: 400, description: 'an SQL error (text/plain), or a write over GET (empty)' })
-  @ApiResponse({ status: 401, description: 'credentials required (when SQL_USERNAME/SQL_PASSWORD are set)' })
+  @ApiResponse({ status: 401, description: 'credentials required (when SQL_USERNAME/SQL_PASSWORD are set): that pair, or an identity user’s email:password' })
   @ApiResponse({ status: 406, description: 'no acceptable media type' })
   @ApiResponse({ status: 422, description: 'q missing' })
   get(@Req() req: Request, @Res() res: Response): Promise<void> {
@@ -108,7 +106,8 @@ export class SqlController {
   }
 
   private async handle(req: Request, res: Response): Promise<void> {
-    if (this.expected && !credentialsMatch(this.expected, req.headers.authorization)) throw new Answer(401, '', { 'WWW-Authenticate': WWW_AUTHENTICATE });
+    const writer = await this.auth.identify(req.headers.authorization);
+    if (!writer) throw new Answer(401, '', { 'WWW-Authenticate': WWW_AUTHENTICATE });
     const media = negotiate(req.headers.accept);
     if (!media) throw new Answer(406);
     if (req.method === 'OPTIONS') throw new Answer(204, '', { Allow: ALLOW });
@@ -116,7 +115,7 @@ export class SqlController {
     const fields = this.queryFields(req);
     if (req.method === 'POST') Object.assign(fields, await this.bodyFields(req));
     if (fields.q === undefined) throw new Answer(422);
-    await this.execute(req.method, media, fields, res);
+    await this.execute(req.method, media, fields, res, writer);
   }
 
   private queryFields(req: Request): Record<string, string> {
@@ -181,7 +180,7 @@ export class SqlController {
     return Buffer.concat(chunks);
   }
 
-  private async execute(method: string, media: MediaType, fields: Record<string, string>, res: Response): Promise<void> {
+  private async execute(method: string, media: MediaType, fields: Record<string, string>, res: Response, writer: SqlWriter): Promise<void> {
     const q = fields.q;
     let p: unknown;
     let m: unknown;
@@ -206,7 +205,7 @@ export class SqlController {
         return void res.status(200).type(media).send(renderResult(media, ['result'], [[true]]));
       }
       if (method === 'GET' && !isQuery(statement)) throw new Answer(400);
-      const result = await this.runner.run(statement, this.runner.paramSets(p, m), m);
+      const result = await this.runner.run(statement, this.runner.paramSets(p, m), m, undefined, writer);
       res
         .status(result.changed && method === 'POST' ? 201 : 200)
         .type(media)

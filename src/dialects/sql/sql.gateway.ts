@@ -6,10 +6,12 @@ import { CommandBus } from '@nestjs/cqrs';
 import { WebSocketGateway, type OnGatewayConnection, type OnGatewayInit } from '@nestjs/websockets';
 import type { WebSocket, WebSocketServer } from 'ws';
 import { CloseSqlSessionCommand } from '../../contexts/collections/application/commands.js';
+import type { SqlWriter } from '../../contexts/collections/documents/table-policies.js';
 import { SqlConflictError, SqlError } from '../../contexts/collections/domain/sql-error.js';
 import { ClosedError, ConflictError, OverloadedError, UnavailableError } from '../../core/errors/domain-errors.js';
 import { CLOSE_GOING_AWAY } from '../../core/realtime/close-codes.js';
 import { Heartbeat, sendBounded } from '../../core/realtime/socket-guard.js';
+import { upgradeContextOf } from '../../core/realtime/upgrade-guard.js';
 import { jsonLdGraph } from './json-ld.js';
 import { SqlUpgradeGuard } from './sql-auth.js';
 import { sqlReport } from './sql-report.js';
@@ -45,7 +47,8 @@ export class SqlRpcFilter implements ExceptionFilter {
   }
 }
 
-type Connection = { ws: WebSocket; session: string; pending: number; refused: boolean; queue: Promise<void> };
+/** `writer`: who the upgrade proved to be (SqlUpgradeGuard); every write of the socket is theirs. */
+type Connection = { ws: WebSocket; session: string; pending: number; refused: boolean; queue: Promise<void>; writer: SqlWriter };
 
 /**
  * Endb's socket: JSON-RPC 2.0 over `/sql`, method `sql` with params `{q, p, m}` or `[q, p, m]`, text or
@@ -79,8 +82,11 @@ export class SqlGateway implements OnGatewayInit, OnGatewayConnection, OnModuleD
     for (const ws of this.server?.clients ?? []) ws.close(CLOSE_GOING_AWAY, 'server shutting down');
   }
 
-  handleConnection(ws: WebSocket, _request: IncomingMessage): void {
-    const conn: Connection = { ws, session: randomUUID(), pending: 0, refused: false, queue: Promise.resolve() };
+  handleConnection(ws: WebSocket, request: IncomingMessage): void {
+    // SqlUpgradeGuard names a writer for every socket it lets in (the admin `sql` with SQL auth off).
+    const writer = upgradeContextOf(request).identity as SqlWriter | undefined;
+    if (!writer) return void ws.close(1008, 'not authenticated'); // policy violation
+    const conn: Connection = { ws, session: randomUUID(), pending: 0, refused: false, queue: Promise.resolve(), writer };
     this.heartbeat?.watch(ws);
     ws.on('error', () => undefined);
     ws.on('message', (data: Buffer) => this.receive(conn, data));
@@ -137,7 +143,7 @@ export class SqlGateway implements OnGatewayInit, OnGatewayConnection, OnModuleD
       q = rawQ;
       const statement = this.runner.parse(q);
       const sets = this.runner.paramSets(p, m);
-      const result = await this.runner.run(statement, sets, m, conn.session);
+      const result = await this.runner.run(statement, sets, m, conn.session, conn.writer);
       return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${jsonLdGraph(result.columns, result.rows)}}`;
     } catch (error) {
       if (error instanceof RpcError) return rpcError(error.id, error.code, error.message);

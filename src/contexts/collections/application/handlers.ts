@@ -7,8 +7,8 @@ import { SqlEngine, type SqlResult } from './sql-engine.js';
 export class ExecuteSqlHandler implements ICommandHandler<ExecuteSqlCommand> {
   constructor(@Inject(SqlEngine) private readonly engine: SqlEngine) {}
 
-  execute({ statement, params, session }: ExecuteSqlCommand): Promise<SqlResult> {
-    return this.engine.execute(statement, params, session);
+  execute({ statement, params, session, writer }: ExecuteSqlCommand): Promise<SqlResult> {
+    return this.engine.execute(statement, params, session, writer);
   }
 }
 

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { sqlLiteral, type Database, type Row, type SqlSession } from '../../../core/database/database.js';
 import { ConcurrencyError, type Event, type StreamAppend } from '../../../core/event-store/event.js';
 import type { EventStore } from '../../../core/event-store/event-store.js';
-import type { TablePolicies } from '../documents/table-policies.js';
+import { WRITER_METADATA } from '../documents/document-store.js';
+import { SQL_ADMIN, type SqlWriter, type TablePolicies } from '../documents/table-policies.js';
 import { collectionStreamId, type CollectionEvent, type Document } from '../domain/collection.events.js';
 import { SqlConflictError, SqlError } from '../domain/sql-error.js';
 import { isQuery, isWrite, type Insert, type Query, type Statement, type Write } from '../query/ast.js';
@@ -37,7 +38,8 @@ export const DEFAULT_SQL_ENGINE_OPTIONS: SqlEngineOptions = {
 /** Rows in column order; `changed` says a write committed (HTTP answers 201). */
 export type SqlResult = Readonly<{ columns: string[]; rows: unknown[][]; changed: boolean }>;
 
-type Pending = { doc: Document | null; existed: boolean; erased: boolean };
+/** `before`: the row as the snapshot had it, kept for tables with a policy (which judge the writer by it). */
+type Pending = { doc: Document | null; existed: boolean; erased: boolean; before?: Document };
 
 /** A transaction's view: the commits up to `tick`, its own writes over them, and every table it touched. */
 type Transaction = {
@@ -94,12 +96,12 @@ export class SqlEngine {
    * Any statement; `params` holds one set, or several for a bulk (`m`) statement, all applied atomically.
    * Without a session, BEGIN/COMMIT are refused (HTTP has no transactions).
    */
-  async execute(statement: Statement, params: readonly UserParams[], session?: string): Promise<SqlResult> {
+  async execute(statement: Statement, params: readonly UserParams[], session?: string, writer: SqlWriter = SQL_ADMIN): Promise<SqlResult> {
     switch (statement.kind) {
       case 'begin':
         return this.begin(session);
       case 'commit':
-        return this.commit(session);
+        return this.commit(session, writer);
       case 'rollback':
         this.rollback(session);
         return result(true, false);
@@ -112,7 +114,7 @@ export class SqlEngine {
     }
     if (!isWrite(statement)) throw new SqlError('Unsupported statement');
     if (tx) return result(await this.writeMany(tx, statement, params), false);
-    return this.autoCommit(statement, params);
+    return this.autoCommit(statement, params, writer);
   }
 
   /** The socket closed: its transaction, if any, is rolled back. */
@@ -154,12 +156,12 @@ export class SqlEngine {
     return result(true, false);
   }
 
-  private async commit(session: string | undefined): Promise<SqlResult> {
+  private async commit(session: string | undefined, writer: SqlWriter): Promise<SqlResult> {
     if (session === undefined) throw new SqlError('Explicit transactions not supported');
     const tx = this.transactionOf(session);
     if (!tx) throw new SqlError('No active transaction');
     this.rollback(session);
-    const changed = await this.commitTransaction(tx);
+    const changed = await this.commitTransaction(tx, writer);
     return result(true, changed);
   }
 
@@ -175,15 +177,15 @@ export class SqlEngine {
   }
 
   /** One statement as its own transaction; a lost race runs it again on the newer state. */
-  private async autoCommit(statement: Write, params: readonly UserParams[]): Promise<SqlResult> {
-    if (isPlainInsert(statement) && tablesReadBy(statement).size === 0) return this.blindInsert(statement, params);
+  private async autoCommit(statement: Write, params: readonly UserParams[], writer: SqlWriter): Promise<SqlResult> {
+    if (isPlainInsert(statement) && tablesReadBy(statement).size === 0) return this.blindInsert(statement, params, writer);
     const tables = [...tablesOf(statement)].sort();
     return this.withTableLocks(tables, async () => {
       for (let attempt = 0; ; attempt++) {
         const tx: Transaction = { tick: await this.latestTick(), touched: new Set(), pending: new Map(), rows: 0 };
         const count = await this.writeMany(tx, statement, params);
         try {
-          const changed = await this.commitTransaction(tx);
+          const changed = await this.commitTransaction(tx, writer);
           return result(count, changed);
         } catch (error) {
           if (!(error instanceof SqlConflictError) || attempt >= this.options.maxRetries) throw error;
@@ -199,10 +201,10 @@ export class SqlEngine {
    * snapshot, the table's turn or the version check, so concurrent ones are group-committed together
    * instead of taking turns. A transaction that read the table still sees the change at its COMMIT.
    */
-  private async blindInsert(statement: Insert, params: readonly UserParams[]): Promise<SqlResult> {
+  private async blindInsert(statement: Insert, params: readonly UserParams[], writer: SqlWriter): Promise<SqlResult> {
     const tx: Transaction = { tick: null, touched: new Set(), pending: new Map(), rows: 0 };
     const count = await this.writeMany(tx, statement, params);
-    const events = this.eventsOf(statement.table, tx.pending.get(statement.table));
+    const events = this.eventsOf(statement.table, tx.pending.get(statement.table), writer);
     if (events.length === 0) return result(count, false);
     await this.append([{ streamId: collectionStreamId(statement.table), expected: 'any', events }]);
     return result(count, true);
@@ -229,7 +231,7 @@ export class SqlEngine {
    * Appends the transaction's events, all or nothing, each touched table's version asserted. Returns
    * whether anything was written. A table changed since the snapshot: SqlConflictError, nothing written.
    */
-  private async commitTransaction(tx: Transaction): Promise<boolean> {
+  private async commitTransaction(tx: Transaction, writer: SqlWriter): Promise<boolean> {
     const tables = [...tx.touched];
     if (tables.length === 0) return false;
     const state = await this.db.query(
@@ -242,7 +244,7 @@ export class SqlEngine {
     const appends: StreamAppend[] = [];
     let written = false;
     for (const table of tables) {
-      const events = this.eventsOf(table, tx.pending.get(table));
+      const events = this.eventsOf(table, tx.pending.get(table), writer);
       written ||= events.length > 0;
       const known = versions.get(table);
       appends.push({ streamId: collectionStreamId(table), expected: known ? known.version : 'no_stream', events });
@@ -257,7 +259,7 @@ export class SqlEngine {
     return true;
   }
 
-  private eventsOf(table: string, pending: Map<string, Pending> | undefined): Event[] {
+  private eventsOf(table: string, pending: Map<string, Pending> | undefined, writer: SqlWriter): Event[] {
     if (!pending) return [];
     const inserted: { id: string; doc: Document }[] = [];
     const updated: { id: string; doc: Document }[] = [];
@@ -265,16 +267,19 @@ export class SqlEngine {
     const erased: string[] = [];
     const policy = this.policies?.get(table);
     for (const [id, p] of pending) {
+      if (p.existed && !p.doc) policy?.checkDelete(p.before ?? {}, writer);
       if (p.erased) erased.push(id);
-      else if (p.doc && !p.existed) inserted.push(policy ? policy.prepareInsert(p.doc) : { id, doc: p.doc });
-      else if (p.doc) updated.push({ id, doc: policy ? policy.prepareUpdate(p.doc) : p.doc });
+      else if (p.doc && !p.existed) inserted.push(policy ? policy.prepareInsert(p.doc, writer) : { id, doc: p.doc });
+      else if (p.doc) updated.push({ id, doc: policy ? policy.prepareUpdate(p.doc, p.before ?? {}, writer) : p.doc });
       else if (p.existed) deleted.push(id);
     }
+    // A policy's table records who wrote (documents pushes name them).
+    const metadata = policy ? { [WRITER_METADATA]: { userId: writer.userId, name: writer.name, email: writer.email } } : undefined;
     const events: CollectionEvent[] = [];
-    if (inserted.length > 0) events.push({ type: 'RowsInserted', data: { table, rows: inserted } });
-    if (updated.length > 0) events.push({ type: 'RowsUpdated', data: { table, rows: updated } });
-    if (deleted.length > 0) events.push({ type: 'RowsDeleted', data: { table, ids: deleted } });
-    if (erased.length > 0) events.push({ type: 'RowsErased', data: { table, ids: erased } });
+    if (inserted.length > 0) events.push({ type: 'RowsInserted', data: { table, rows: inserted }, metadata });
+    if (updated.length > 0) events.push({ type: 'RowsUpdated', data: { table, rows: updated }, metadata });
+    if (deleted.length > 0) events.push({ type: 'RowsDeleted', data: { table, ids: deleted }, metadata });
+    if (erased.length > 0) events.push({ type: 'RowsErased', data: { table, ids: erased }, metadata });
     return events;
   }
 
@@ -438,31 +443,35 @@ export class SqlEngine {
       }
       case 'update': {
         const compiler = this.compiler(catalog, tx, params);
-        const compiled = compiler.matchingRows(statement.table, statement.alias, statement.tablePos, statement.where, (scope, doc) =>
-          compiler.updateDocument(statement.set, statement.unset, statement.patch, scope as never, doc),
-        );
+        const judged = this.policies?.get(statement.table) !== undefined;
+        const compiled = compiler.matchingRows(statement.table, statement.alias, statement.tablePos, statement.where, (scope, doc) => {
+          const updated = compiler.updateDocument(statement.set, statement.unset, statement.patch, scope as never, doc);
+          return judged ? `jsonb_build_array(${doc}, ${updated})` : updated;
+        });
         const rows = await this.run(compiled.sql, compiled.params);
         bound(rows.length);
         const pending = pendingOf();
         for (const row of rows) {
-          const doc = parseJsonText(row.doc) as Document;
+          const [old, doc] = judged ? (parseJsonText(row.doc) as Document[]) : [undefined, parseJsonText(row.doc) as Document];
           const before = pending.get(row.row_id);
-          pending.set(row.row_id, { doc, existed: before ? before.existed : true, erased: false });
+          pending.set(row.row_id, { doc, existed: before ? before.existed : true, erased: false, before: before ? before.before : old });
         }
         return rows.length;
       }
       case 'delete':
       case 'erase': {
-        const compiled = this.compiler(catalog, tx, params).matchingRows(statement.table, statement.alias, statement.tablePos, statement.where);
+        const judged = this.policies?.get(statement.table) !== undefined;
+        const compiled = this.compiler(catalog, tx, params).matchingRows(statement.table, statement.alias, statement.tablePos, statement.where, judged ? (_scope, doc) => doc : undefined);
         const rows = await this.run(compiled.sql, compiled.params);
         // ERASE matches rows of the present like DELETE; the projector then removes every version of them.
         const ids = [...new Set(rows.map((r) => r.row_id as string))];
+        const olds = judged ? new Map(rows.map((r) => [r.row_id as string, parseJsonText(r.doc) as Document])) : undefined;
         bound(ids.length);
         const pending = pendingOf();
         for (const id of ids) {
           const before = pending.get(id);
           if (before && !before.existed) pending.delete(id);
-          else pending.set(id, { doc: null, existed: true, erased: statement.kind === 'erase' });
+          else pending.set(id, { doc: null, existed: true, erased: statement.kind === 'erase', before: before ? before.before : olds?.get(id) });
         }
         return ids.length;
       }
@@ -580,7 +589,7 @@ export class SqlEngine {
           const doc = parseJsonText(row.doc) as Document;
           if ('system_time' in doc) throw new SqlError('Cannot update SYSTEM_TIME column', statement.pos);
           const before = pending.get(existing.id);
-          pending.set(existing.id, { doc, existed: before ? before.existed : true, erased: false });
+          pending.set(existing.id, { doc, existed: before ? before.existed : true, erased: false, before: before ? before.before : existing.doc });
           byKey.delete(key);
           const newKey = keyOf(doc);
           if (newKey !== undefined) byKey.set(newKey, { id: existing.id, doc });

@@ -1,7 +1,11 @@
 import { Query } from '@nestjs/cqrs';
 
-/** Who a request or a socket proved to be. `admin` and `groups` come from the user's record. */
-export type Identity = Readonly<{ userId: string; email: string; name: string; admin: boolean; groups: readonly string[] }>;
+/**
+ * Who a request or a socket proved to be. `admin` and `groups` come from the user's record. `passwordStamp`
+ * (only when proven by a password) names the password it was: VerifyPasswordStampQuery tells later whether
+ * it is still the user's, without the password being kept.
+ */
+export type Identity = Readonly<{ userId: string; email: string; name: string; admin: boolean; groups: readonly string[]; passwordStamp?: string }>;
 
 /** What a client may present; at most one kind is used (Basic, then Bearer, then API key). */
 export type Credentials = Readonly<{
@@ -24,6 +28,19 @@ export class InvalidCredentialsError extends Error {
   constructor(message = 'Invalid credentials') {
     super(message);
     this.name = 'InvalidCredentialsError';
+  }
+}
+
+/**
+ * The user, while `stamp` (an Identity's passwordStamp) still names their password; null once the password
+ * changed or the user was deleted (a connection that authenticated with the password should end then).
+ */
+export class VerifyPasswordStampQuery extends Query<Identity | null> {
+  constructor(
+    readonly userId: string,
+    readonly stamp: string,
+  ) {
+    super();
   }
 }
 

@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import { CommandHandler, QueryHandler, type ICommandHandler, type IQueryHandler } from '@nestjs/cqrs';
-import { AuthenticateQuery, FindUserQuery, type Identity } from './authenticate.query.js';
+import { AuthenticateQuery, FindUserQuery, VerifyPasswordStampQuery, type Identity } from './authenticate.query.js';
 import {
   CountUsersQuery,
   CreateApiKeyCommand,
@@ -125,6 +125,14 @@ export class AuthenticateHandler implements IQueryHandler<AuthenticateQuery> {
   }
 }
 
+@QueryHandler(VerifyPasswordStampQuery)
+export class VerifyPasswordStampHandler implements IQueryHandler<VerifyPasswordStampQuery> {
+  constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
+  execute({ userId, stamp }: VerifyPasswordStampQuery): Promise<Identity | null> {
+    return this.identity.verifyPasswordStamp(userId, stamp);
+  }
+}
+
 @QueryHandler(FindUserQuery)
 export class FindUserHandler implements IQueryHandler<FindUserQuery> {
   constructor(@Inject(IdentityService) private readonly identity: IdentityService) {}
@@ -147,5 +155,6 @@ export const IDENTITY_HANDLERS = [
   ListApiKeysHandler,
   RevokeApiKeyHandler,
   AuthenticateHandler,
+  VerifyPasswordStampHandler,
   FindUserHandler,
 ];

@@ -22,7 +22,7 @@ import type { UserCommand, UserState } from '../domain/user.js';
 import { InvalidCredentialsError, type Credentials, type Identity } from './authenticate.query.js';
 import type { Actor, ApiKeyView, LoginResult, TokenPair, UserInput, UserListOptions, UserView } from './commands.js';
 import { CredentialCache } from './credential-cache.js';
-import { dummyVerify, hashPassword, verifyPassword } from './passwords.js';
+import { dummyVerify, hashPassword, passwordStampOf, verifyPassword } from './passwords.js';
 import type { SigningSecret } from './signing-secret.js';
 import { API_KEY_PATTERN, describeApiKey, hashApiKey, loginApiKey, newApiKey, TokenSigner } from './tokens.js';
 import { toIdentity, toView, type UserDirectory, type UserRecord } from './user-directory.js';
@@ -229,10 +229,20 @@ export class IdentityService {
 
   /** null without credentials; a bad, expired or revoked one throws InvalidCredentialsError. */
   async authenticate(credentials: Credentials): Promise<Identity | null> {
-    if (credentials.basic) return toIdentity(await this.checkPassword(credentials.basic.email, credentials.basic.password));
+    if (credentials.basic) {
+      const user = await this.checkPassword(credentials.basic.email, credentials.basic.password);
+      return { ...toIdentity(user), passwordStamp: passwordStampOf(user.passwordHash!) };
+    }
     if (credentials.bearer !== undefined) return toIdentity(await this.checkToken(credentials.bearer, 'access'));
     if (credentials.apikey !== undefined) return toIdentity(await this.checkApiKey(credentials.apikey));
     return null;
+  }
+
+  /** The user while `stamp` names their current password (see Identity.passwordStamp); else null. */
+  async verifyPasswordStamp(userId: string, stamp: string): Promise<Identity | null> {
+    const user = isObjectId(userId) ? await this.directory.byId(userId) : undefined;
+    if (!user || user.deleted || !user.passwordHash || passwordStampOf(user.passwordHash) !== stamp) return null;
+    return { ...toIdentity(user), passwordStamp: stamp };
   }
 
   private async checkPassword(rawEmail: string, password: string): Promise<UserRecord> {

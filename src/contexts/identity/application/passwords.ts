@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import argon2 from 'argon2';
 
 /** argon2id with the library's defaults (tens of milliseconds per hash or verification). */
@@ -23,4 +24,9 @@ let dummy: Promise<string> | undefined;
 export async function dummyVerify(password: string): Promise<void> {
   dummy ??= argon2.hash('tideline-no-such-user', { type: argon2.argon2id });
   await argon2.verify(await dummy, password).catch(() => false);
+}
+
+/** Names one password hash (so, one setting of a user's password) without revealing it: a change of password changes it. */
+export function passwordStampOf(hash: string): string {
+  return createHash('sha256').update('tideline-password-stamp\u0000').update(hash).digest('base64url');
 }
