@@ -4,6 +4,7 @@ import type { RecordedEvent } from '../event-store/event.js';
 import { EventFeed } from './event-feed.js';
 import { checkpointOf } from './log-position.js';
 import { ProjectionRuntime } from './projection-runtime.js';
+import { PublishingAppender } from './publishing-appender.js';
 import { ProjectionTimeoutError, type Projector } from './projector.js';
 
 const FAST = { batchSize: 7, pollMs: 50, lockRetryMs: 100, maxBackoffMs: 200 };
@@ -77,6 +78,41 @@ describe.each(backends())('projector runtime on $name', (backend) => {
     const [status] = await runtime.status();
     expect(status).toMatchObject({ name: projector.name, owned: true, version: 1, mode: 'async' });
     expect(status.failure).toBeUndefined();
+  });
+
+  it("a commit published here wakes only the projectors that select its events (no read of the log for the others)", async () => {
+    const feed = new EventFeed();
+    const runtime = new ProjectionRuntime(opened.db, opened.store, feed, { ...FAST, pollMs: 60_000 });
+    runtimes.push(runtime);
+    const [a, b] = [tallyProjector(await table('tally_wake_a')), tallyProjector(await table('tally_wake_b'))];
+    runtime.register(a);
+    runtime.register(b);
+    const reads = { a: 0, b: 0 };
+    const store = opened.store;
+    const readLog = store.readLog.bind(store);
+    store.readLog = ((from, options) => {
+      if (options?.streamPrefixes?.includes('tally_wake_a:')) reads.a++;
+      if (options?.streamPrefixes?.includes('tally_wake_b:')) reads.b++;
+      return readLog(from, options);
+    }) as typeof store.readLog;
+    try {
+      await runtime.start();
+      const appender = new PublishingAppender(store, feed);
+      await runtime.waitFor(b.name, await store.logHead());
+      let last: RecordedEvent | undefined;
+      for (let i = 0; i < 5; i++) last = (await appender.append('tally_wake_a:1', 'any', [counted(i)])).events[0];
+      await runtime.waitFor(a.name, checkpointOf(last!));
+      const before = { ...reads };
+      for (let i = 0; i < 5; i++) last = (await appender.append('tally_wake_a:1', 'any', [counted(i)])).events[0];
+      await runtime.waitFor(a.name, checkpointOf(last!));
+      expect(reads.a).toBeGreaterThan(before.a);
+      expect(reads.b).toBe(before.b);
+      last = (await appender.append('tally_wake_b:1', 'any', [counted(7)])).events[0];
+      await runtime.waitFor(b.name, checkpointOf(last!));
+      expect(await rows('tally_wake_b')).toEqual(await selectedFromLog('tally_wake_b'));
+    } finally {
+      store.readLog = readLog;
+    }
   });
 
   it('a rebuild, or a new version, gives the same table as the live run', async () => {

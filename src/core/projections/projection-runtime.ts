@@ -7,7 +7,7 @@ import type { EventFeed } from './event-feed.js';
 import { Checkpoints } from './checkpoints.js';
 import { InlineProjection } from './inline-projection.js';
 import { compareCheckpoints } from './log-position.js';
-import { ProjectionTimeoutError, type Projector, type ProjectorStatus } from './projector.js';
+import { ProjectionTimeoutError, selects, type Projector, type ProjectorStatus } from './projector.js';
 import { DEFAULT_RUNNER_OPTIONS, ProjectorRunner, type RunnerOptions } from './projector-runner.js';
 
 /** How often a wait for a projector that another process runs looks at its checkpoint. */
@@ -67,10 +67,14 @@ export class ProjectionRuntime {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
+    // This process's commits wake only the projectors that select one of their events; a commit's NOTIFY
+    // names its writer, so this process's own (already published) are not read again for it.
     this.unsubscribe = this.feed.subscribe((events) => {
-      if (events.some((e) => !('transient' in e))) this.wakeAll();
+      for (const runner of this.runners.values()) if (events.some((e) => !('transient' in e) && selects(runner.projector.selection, e))) runner.wake();
     });
-    this.unlisten = this.db.listen(LOG_CHANNEL, () => this.wakeAll());
+    this.unlisten = this.db.listen(LOG_CHANNEL, (writer) => {
+      if (writer !== this.store.nodeId) this.wakeAll();
+    });
     for (const projection of this.inline.values()) await projection.start();
     await Promise.all([...this.runners.values()].map((r) => r.start()));
   }

@@ -142,6 +142,8 @@ export class ProjectorRunner {
   reached(target: LogCheckpoint): Promise<void> | undefined {
     if (compareCheckpoints(this.cursor, target) >= 0) return Promise.resolve();
     if (!this.owned) return undefined;
+    // A position of events it does not select woke no read of it: the wait does.
+    this.wake();
     return new Promise((resolve) => this.waiters.add({ target, resolve }));
   }
 

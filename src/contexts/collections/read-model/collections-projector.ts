@@ -1,4 +1,4 @@
-import type { SqlSession } from '../../../core/database/database.js';
+import { sqlLiteral, type SqlSession } from '../../../core/database/database.js';
 import type { RecordedEvent } from '../../../core/event-store/event.js';
 import { redactEvents } from '../../../core/event-store/redaction.js';
 import type { Projector } from '../../../core/projections/projector.js';
@@ -23,17 +23,23 @@ export const collectionsProjector: Projector = {
   selection: { streamPrefixes: [COLLECTION_STREAM_PREFIX], eventTypes: COLLECTION_EVENT_TYPES },
   tables: ['collection_rows', 'collection_tables', 'collection_columns'],
   async handle(tx: SqlSession, events: readonly RecordedEvent[]) {
-    await tx.query(`SELECT pg_advisory_xact_lock(${COLLECTIONS_CLOCK_LOCK})`);
+    // One round trip: the lock, then (each statement of a simple query with a snapshot of its own, taken
+    // once the lock is held) a tick for each transaction: a live append is one, without a tick yet; a
+    // rebuild replays transactions that have theirs.
     const transactions = [...new Set(events.map((e) => e.transactionId))];
-    // A live append is one transaction, without a tick yet; a rebuild replays transactions that have theirs.
-    for (const transactionId of transactions) {
-      await tx.query(
-        `INSERT INTO collection_ticks (transaction_id, system_time)
-         SELECT $1::xid8, greatest(clock_timestamp(), (SELECT max(system_time) FROM collection_ticks) + interval '1 microsecond')
-         WHERE NOT EXISTS (SELECT 1 FROM collection_ticks WHERE transaction_id = $1::xid8)`,
-        [transactionId],
-      );
+    const ticks = transactions.map((transactionId) => {
+      if (!/^\d+$/.test(transactionId)) throw new Error(`not a transaction id: ${transactionId}`);
+      return `INSERT INTO collection_ticks (transaction_id, system_time)
+         SELECT '${transactionId}'::xid8, greatest(clock_timestamp(), (SELECT max(system_time) FROM collection_ticks) + interval '1 microsecond')
+         WHERE NOT EXISTS (SELECT 1 FROM collection_ticks WHERE transaction_id = '${transactionId}'::xid8)`;
+    });
+    const opening = [`SELECT pg_advisory_xact_lock(${COLLECTIONS_CLOCK_LOCK})`, ...ticks];
+    // Group-committed INSERTs (the hot path): their rows go in that same round trip.
+    if (events.every((e) => e.type === 'RowsInserted')) {
+      await tx.query([...opening, insertAllSql(events as unknown as readonly RecordedEvent<RowsInserted>[])].join(';\n'));
+      return;
     }
+    await tx.query(opening.join(';\n'));
     // A run of RowsInserted (group-committed INSERTs, a replay) is one statement, however many events.
     let inserted: RecordedEvent<RowsInserted>[] = [];
     for (const recorded of events as unknown as readonly RecordedEvent<CollectionEvent>[]) {
@@ -54,13 +60,18 @@ export const collectionsProjector: Projector = {
  * statement: the rows, the columns they bring, and each table's version and time (that of its last event).
  */
 async function insertAll(tx: SqlSession, events: readonly RecordedEvent<RowsInserted>[]): Promise<void> {
+  await tx.query(insertAllSql(events));
+}
+
+/** That statement with its values as literals, so it can share a simple-protocol round trip. */
+function insertAllSql(events: readonly RecordedEvent<RowsInserted>[]): string {
   const rows = JSON.stringify(events.flatMap((e) => e.data.rows.map((r) => ({ t: e.data.table, x: e.transactionId, id: r.id, doc: r.doc }))));
   // An upsert cannot touch a row twice: each table once.
   const last = new Map<string, RecordedEvent<RowsInserted>>();
   for (const e of events) last.set(e.data.table, e);
   const tables = [...last.values()];
-  await tx.query(
-    `WITH r AS (SELECT r->>'t' AS tbl, r->>'x' AS xid, r->>'id' AS row_id, r->'doc' AS doc FROM jsonb_array_elements($1::jsonb) r),
+  const array = (values: string[], type: string) => `ARRAY[${values.join(', ')}]::${type}[]`;
+  return `WITH r AS (SELECT r->>'t' AS tbl, r->>'x' AS xid, r->>'id' AS row_id, r->'doc' AS doc FROM jsonb_array_elements(${sqlLiteral(rows)}::jsonb) r),
      inserted AS (
        INSERT INTO collection_rows (tbl, row_id, doc, sys_from)
        SELECT r.tbl, r.row_id, r.doc, k.system_time FROM r JOIN collection_ticks k ON k.transaction_id = r.xid::xid8),
@@ -68,10 +79,10 @@ async function insertAll(tx: SqlSession, events: readonly RecordedEvent<RowsInse
        INSERT INTO collection_columns (tbl, col) SELECT DISTINCT r.tbl, c FROM r, jsonb_object_keys(r.doc) c ON CONFLICT DO NOTHING)
      INSERT INTO collection_tables (tbl, version, changed_at, created_at)
      SELECT v.tbl, v.version, k.system_time, k.system_time
-     FROM unnest($2::text[], $3::bigint[], $4::xid8[]) AS v(tbl, version, xid) JOIN collection_ticks k ON k.transaction_id = v.xid
-     ON CONFLICT (tbl) DO UPDATE SET version = EXCLUDED.version, changed_at = EXCLUDED.changed_at`,
-    [rows, tables.map((e) => e.data.table), tables.map((e) => e.streamPosition), tables.map((e) => e.transactionId)],
-  );
+     FROM unnest(${array(tables.map((e) => sqlLiteral(e.data.table)), 'text')}, ${array(tables.map((e) => String(Number(e.streamPosition))), 'bigint')},
+                 ${array(tables.map((e) => sqlLiteral(e.transactionId)), 'xid8')}) AS v(tbl, version, xid)
+       JOIN collection_ticks k ON k.transaction_id = v.xid
+     ON CONFLICT (tbl) DO UPDATE SET version = EXCLUDED.version, changed_at = EXCLUDED.changed_at`;
 }
 
 async function apply(tx: SqlSession, event: RecordedEvent<CollectionEvent>): Promise<void> {
