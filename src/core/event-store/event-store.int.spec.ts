@@ -39,6 +39,12 @@ describe.each(backends())('EventStore on $name', (backend) => {
     expect(first.more).toBe(true);
     const rest = await opened.store.readLog(first.checkpoint, { limit: 100, maxBytes: 100 });
     expect(rest.events.map((e) => (e.data as { n: number }).n)).toEqual([5]);
+    // Without payloads: the same events, names and positions only.
+    const bare = await opened.store.readLog(from, { limit: 100, streamPrefixes: ['sel_a-'], eventTypes: ['Counted'], payload: false });
+    expect(bare.events.map((e) => [e.streamId, e.streamPosition, e.type, e.data, e.metadata])).toEqual(
+      selected.events.map((e) => [e.streamId, e.streamPosition, e.type, null, null]),
+    );
+    expect(bare.checkpoint).toEqual(selected.checkpoint);
   });
 
   it('rejects a wrong expected version with the actual position', async () => {

@@ -21,6 +21,8 @@ export type ReadLogOptions = {
   eventTypes?: readonly string[];
   /** A page stops once its wanted payloads (data and metadata, as stored) reach this many bytes: it may pass it by its last row. */
   maxBytes?: number;
+  /** false: events come without `data` and `metadata` (null), for a reader of names and positions only. */
+  payload?: boolean;
 };
 /** `scanned` counts rows read, including those filtered out (`excludeNode`, the selection, the byte bound). */
 export type LogPage = {
@@ -125,7 +127,7 @@ export class EventStore {
    * Events after `checkpoint`, ordered by (xid, position), and only from transactions older than every
    * transaction still running: an event whose transaction commits late is never skipped.
    */
-  async readLog(checkpoint: LogCheckpoint, { limit = 1000, excludeNode, streamPrefixes, eventTypes, maxBytes }: ReadLogOptions = {}): Promise<LogPage> {
+  async readLog(checkpoint: LogCheckpoint, { limit = 1000, excludeNode, streamPrefixes, eventTypes, maxBytes, payload = true }: ReadLogOptions = {}): Promise<LogPage> {
     // Rows not wanted still move the checkpoint, so they come back too, but without their payload; a page
     // ends with the row whose wanted payload reaches `maxBytes` (`before`: the bytes of the rows ahead of it).
     const prefixes = streamPrefixes?.map((p) => p.replace(/[\\%_]/g, (c) => `\\${c}`) + '%') ?? null;
@@ -138,13 +140,13 @@ export class EventStore {
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
          ORDER BY transaction_id, global_position LIMIT $3
        ), sized AS (
-         SELECT *, COALESCE(sum(CASE WHEN wanted THEN pg_column_size(data) + pg_column_size(metadata) END)
+         SELECT *, COALESCE(sum(CASE WHEN wanted THEN ${payload ? 'pg_column_size(data) + pg_column_size(metadata)' : '0'} END)
                      OVER (ORDER BY transaction_id, global_position ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before,
                    count(*) OVER () AS page_rows
          FROM page
        )
        SELECT global_position, transaction_id::text AS transaction_id, NOT wanted AS excluded, page_rows,
-         ${PAYLOAD_COLUMNS.map((c) => `CASE WHEN wanted THEN ${c} END AS ${c}`).join(', ')}
+         ${PAYLOAD_COLUMNS.map((c) => (!payload && (c === 'data' || c === 'metadata') ? `NULL::jsonb AS ${c}` : `CASE WHEN wanted THEN ${c} END AS ${c}`)).join(', ')}
        FROM sized WHERE $7::bigint IS NULL OR before < $7::bigint
        ORDER BY transaction_id, global_position`,
       [checkpoint.transactionId, checkpoint.globalPosition, limit, excludeNode ?? null, prefixes, eventTypes ?? null, maxBytes ?? null],

@@ -213,7 +213,7 @@ export class ProjectorRunner {
       if (this.rebuildRequests.length > 0) await this.reset();
       while (!this.stopped && this.owned) {
         const { streamPrefixes, eventTypes } = this.projector.selection;
-        const page = await this.store.readLog(this.cursor, { limit: this.options.batchSize, maxBytes: this.options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, streamPrefixes, eventTypes });
+        const page = await this.store.readLog(this.cursor, { limit: this.options.batchSize, maxBytes: this.options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, streamPrefixes, eventTypes, payload: this.projector.readsPayload !== false });
         this.readFailures = 0;
         // The read brought only the selection's events; what it passed over still moves the cursor.
         if (page.events.length > 0) {

@@ -19,6 +19,8 @@ export interface Projector {
   reset?(tx: SqlSession): Promise<void>;
   /** `inline` runs in the append's own transaction (never lags; its failure fails the append). Default `async`. */
   readonly mode?: 'async' | 'inline';
+  /** false: its (async) events come without `data` and `metadata`, when names, positions and times are all it reads. */
+  readonly readsPayload?: boolean;
   handle(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void>;
 }
 

@@ -15,6 +15,7 @@ export const roomDirectoryProjector: Projector = {
   name: 'room-directory',
   version: 1,
   selection: { streamPrefixes: [ROOM_STREAM_PREFIX] },
+  readsPayload: false,
   tables: ['room_directory'],
   async handle(tx: SqlSession, events: readonly RecordedEvent[]) {
     // One statement per batch: per room, its creation, how many messages it stored, and where it stands.
