@@ -18,7 +18,7 @@ export interface Aggregator {
 }
 
 /** JSONJet's sum (aggregations/functions/sum.js) coerces numeric strings and booleans and skips null/NaN. */
-function coerce(v: unknown): number | null {
+export function coerce(v: unknown): number | null {
   if (typeof v === 'number') return Number.isNaN(v) ? null : v;
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (typeof v === 'string') {

@@ -27,6 +27,7 @@ export interface CompileOptions {
 
 /** Keys where plain `o[k]` would reach Object.prototype: read them only as own properties. */
 const UNSAFE_KEYS = new Set(Object.getOwnPropertyNames(Object.prototype));
+export const isUnsafeKey = (key: string): boolean => UNSAFE_KEYS.has(key);
 
 function getter(key: string): (o: unknown) => unknown {
   if (UNSAFE_KEYS.has(key)) {
@@ -39,6 +40,13 @@ function getter(key: string): (o: unknown) => unknown {
 export function safeSet(o: Record<string, unknown>, key: string, value: unknown): void {
   if (key === '__proto__') Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
   else o[key] = value;
+}
+
+/** `target[i]`: an array by a whole number, an object by an own string key; anything else is undefined. */
+export function indexValue(target: unknown, i: unknown): unknown {
+  if (Array.isArray(target)) return typeof i === 'number' && Number.isInteger(i) && i >= 0 ? target[i] : undefined;
+  if (isPlainObject(target) && typeof i === 'string') return Object.hasOwn(target, i) ? target[i] : undefined;
+  return undefined;
 }
 
 function describe(v: unknown): string {
@@ -81,13 +89,7 @@ function compile(e: Expression, o: CompileOptions, depth: number): Compiled {
     case 'index': {
       const obj = sub(e.object);
       const idx = sub(e.index);
-      return (r, env) => {
-        const target = obj(r, env);
-        const i = idx(r, env);
-        if (Array.isArray(target)) return typeof i === 'number' && Number.isInteger(i) && i >= 0 ? target[i] : undefined;
-        if (isPlainObject(target) && typeof i === 'string') return Object.hasOwn(target, i) ? target[i] : undefined;
-        return undefined;
-      };
+      return (r, env) => indexValue(obj(r, env), idx(r, env));
     }
     case 'binary':
       return compileBinary(e.op, e.left, e.right, sub);

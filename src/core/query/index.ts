@@ -1,5 +1,8 @@
 /**
- * The dialect-independent query engine: a plan (plan.ts) compiled to closures and run over a record flow.
+ * The dialect-independent query engine: a plan (plan.ts) compiled and run over a record flow. Each run of
+ * where/select/insert_into is one generated function (codegen*.ts), fused with the push of a tumbling summarize
+ * after it (summarize-step.ts); a summarize's expressions are generated too; scans, and whatever the generator
+ * does not take, run as closures (compile.ts). Both forms give the same results (codegen.unit.spec.ts).
  *
  *   const rt = instantiate(plan, { lookup, limits, onError });     // or instantiate(plan, ctx, snapshot)
  *   rt.push(record, { offset, time })  → Output[]   // time = the record's commit time (ms), never the wall clock

@@ -1,3 +1,5 @@
+import type { JsGen } from './codegen.js';
+import type { StepRecord } from './summarize-step.js';
 import type { Env } from './compile.js';
 import type { JsonValue } from './plan.js';
 
@@ -37,6 +39,8 @@ export interface OpContext {
   report: (error: unknown, meta: RecordMeta) => void;
   /** Outputs of kind 'sink'. */
   sink: (stream: string, record: unknown) => void;
+  /** Evaluate through generated code (codegen.ts) rather than the closures of compile.ts: same results. */
+  generated: boolean;
 }
 
 /** One operator of a running pipeline; `save`/`load` carry its state through a snapshot. */
@@ -48,6 +52,11 @@ export interface OpRuntime {
   nextClose?(): number | null;
   save(): JsonValue;
   load(state: JsonValue): void;
+  /**
+   * The source of `push` for `record` (with `meta` in scope, feeding `next`), to be run inside a generated stage
+   * (codegen-stages.ts); null when this operator has none.
+   */
+  generatedStep?(gen: JsGen, record: StepRecord, next: Next): string | null;
 }
 
 export function newEnv(lookup: (name: string) => unknown): Env {

@@ -1,3 +1,4 @@
+import { fuseStateless, isStateless } from './codegen-stages.js';
 import { compileExpression } from './compile.js';
 import { QueryEvaluationError, QueryLimitError, QueryPlanError } from './errors.js';
 import { DEFAULT_LIMITS, newEnv, type Next, type OpContext, type OpRuntime, type QueryLimits, type RecordMeta } from './operator.js';
@@ -112,6 +113,15 @@ function errorMessage(e: unknown): string {
  * taken from the same plan, restores its state.
  */
 export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, snapshot?: JsonValue): PipelineRuntime {
+  return instantiateWith(plan, context, snapshot, { generated: true });
+}
+
+/**
+ * instantiate, choosing how expressions are evaluated: `generated` (the default) runs each run of stateless
+ * operators as one generated function and a summarize's expressions as generated code; without it every
+ * expression is a tree of closures. Both give the same outputs, errors and snapshots (the unit specs compare them).
+ */
+export function instantiateWith(plan: PipelinePlan, context: RuntimeContext, snapshot: JsonValue | undefined, how: { generated: boolean }): PipelineRuntime {
   const limits: QueryLimits = { ...DEFAULT_LIMITS, ...context.limits };
   const lookupFn = context.lookup ?? (() => undefined);
   const onError = context.onError;
@@ -121,10 +131,8 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
     if (outputs === NO_OUTPUTS) outputs = [];
     outputs.push(output);
   };
-  /** Offset and commit time of the last record pushed (kept as numbers: no object per push). */
-  let lastOffset = 0;
-  let lastTime = 0;
-  let hasLast = false;
+  /** Offset and commit time of the last record pushed: number fields of one object, so a push allocates nothing. */
+  const last = { offset: 0, time: 0, has: false };
   const surfaced = new WeakSet<object>();
 
   const makeReport = (index: number) => (e: unknown, meta: RecordMeta) => {
@@ -141,12 +149,14 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
   };
 
   const reports = plan.operators.map((_, i) => makeReport(i));
+  const sink = (target: string, record: unknown) => emitOutput({ kind: 'sink', target, record: record as JsonValue });
   const ops: OpRuntime[] = plan.operators.map((op, i) => {
     const ctx: OpContext = {
       lookup: lookupFn,
       limits,
       report: reports[i],
-      sink: (target, record) => emitOutput({ kind: 'sink', target, record: record as JsonValue }),
+      sink,
+      generated: how.generated,
     };
     switch (op.op) {
       case 'where':
@@ -183,6 +193,22 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
     };
   }
 
+  if (how.generated) {
+    // Each run of stateless operators [from, to), with the stateful operator `to` after it, becomes one generated
+    // stage; from the last run to the first, so a run's tail stage is already its final form.
+    for (let to = ops.length; to >= 0; ) {
+      let from = to;
+      while (from > 0 && isStateless(plan.operators[from - 1])) from--;
+      if (from < to || to < ops.length) {
+        const tail = to < ops.length ? { op: ops[to], next: stages[to + 1] } : { collect: stages[to] };
+        const env = newEnv(lookupFn);
+        const fused = fuseStateless({ operators: plan.operators, from, to, env, maxDepth: limits.maxDepth, sink, reports, tail });
+        if (fused) stages[from] = fused;
+      }
+      to = from - 1;
+    }
+  }
+
   const fingerprint = planFingerprint(plan);
   if (snapshot !== undefined) {
     const s = snapshot as { v?: number; plan?: string; ops?: JsonValue[]; last?: RecordMeta | null };
@@ -193,9 +219,9 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
     const copy = structuredClone(s.ops);
     ops.forEach((op, i) => op.load(copy[i]));
     if (s.last) {
-      hasLast = true;
-      lastOffset = s.last.offset;
-      lastTime = s.last.time;
+      last.has = true;
+      last.offset = s.last.offset;
+      last.time = s.last.time;
     }
   }
 
@@ -226,9 +252,9 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
   return {
     plan,
     push(record, meta) {
-      hasLast = true;
-      lastOffset = meta.offset;
-      lastTime = meta.time;
+      last.has = true;
+      last.offset = meta.offset;
+      last.time = meta.time;
       outputs = NO_OUTPUTS;
       try {
         stages[0](record, meta);
@@ -239,11 +265,11 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
       return take();
     },
     flush() {
-      const meta = hasLast ? { offset: lastOffset, time: lastTime } : { offset: -1, time: 0 };
+      const meta = last.has ? { offset: last.offset, time: last.time } : { offset: -1, time: 0 };
       return cascade(meta, (op, next) => op.flush(meta, next));
     },
     advance(timeMs) {
-      const meta = { offset: hasLast ? lastOffset : -1, time: hasLast ? Math.max(timeMs, lastTime) : timeMs };
+      const meta = { offset: last.has ? last.offset : -1, time: last.has ? Math.max(timeMs, last.time) : timeMs };
       return cascade(meta, (op, next) => op.advance(timeMs, meta, next));
     },
     nextClose() {
@@ -255,7 +281,7 @@ export function instantiate(plan: PipelinePlan, context: RuntimeContext = {}, sn
       return earliest;
     },
     snapshot() {
-      return structuredClone({ v: SNAPSHOT_VERSION, plan: fingerprint, ops: ops.map((op) => op.save()), last: hasLast ? { offset: lastOffset, time: lastTime } : null }) as JsonValue;
+      return structuredClone({ v: SNAPSHOT_VERSION, plan: fingerprint, ops: ops.map((op) => op.save()), last: last.has ? { offset: last.offset, time: last.time } : null }) as JsonValue;
     },
   };
 }

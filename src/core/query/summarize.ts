@@ -1,4 +1,7 @@
 import { aggregatorFor, type Aggregator } from './aggregates.js';
+import { generateExpression, type JsGen } from './codegen.js';
+import { closureArgs, generatedAdder, generatedArgs, loopAdder, type Adder, type ArgsEvaluator } from './codegen-aggregates.js';
+import { tumblingStepSource, type StepRecord, type TumblingHost } from './summarize-step.js';
 import { collectAggregates, compileExpression, safeSet, type Compiled, type Env } from './compile.js';
 import { EvalFailure, QueryLimitError, QueryPlanError } from './errors.js';
 import { newEnv, type Next, type OpContext, type OpRuntime, type RecordMeta } from './operator.js';
@@ -17,6 +20,11 @@ interface Group {
   keyValues: unknown[];
   aggs: unknown[];
   last: unknown;
+  /**
+   * When set, `last` is the record before a select and this is the select's projection of it, evaluated when
+   * the group's last record is read (the generated step of `select {fields} | summarize`, summarize-step.ts).
+   */
+  pending: ((raw: unknown) => unknown) | null;
   /** Canonical form of the result last emitted for this group (emit on update). */
   emitted: string | null;
 }
@@ -53,11 +61,22 @@ interface SlidingEntry extends Prepared {
 
 type MeasureKind = 'count' | 'arrival' | 'value';
 
-export class SummarizeRuntime implements OpRuntime {
+/** A group's last record (a pending projection is evaluated once, here). */
+function lastOf(g: Group): unknown {
+  if (g.pending !== null) {
+    g.last = g.pending(g.last);
+    g.pending = null;
+  }
+  return g.last;
+}
+
+export class SummarizeRuntime implements OpRuntime, TumblingHost {
   private readonly env: Env;
   private readonly aggregators: Aggregator[];
-  /** Argument of each aggregate; null for count() (counts every record). */
-  private readonly aggArgs: Array<Compiled | null>;
+  /** Evaluates every aggregate's argument of a record (`true` for count()). */
+  private readonly evalArgs: ArgsEvaluator;
+  /** Adds those arguments to a group's aggregate states. */
+  private readonly addArgs: Adder;
   private readonly output: Compiled;
   private readonly by: Compiled[];
   private readonly byNames: Array<string | undefined>;
@@ -71,13 +90,17 @@ export class SummarizeRuntime implements OpRuntime {
   /** The aggregate arguments of the record being pushed (tumbling windows: used at once, never kept). */
   private readonly scratch: unknown[];
 
-  // --- state (all of it goes through save/load)
-  private seen = 0;
-  private watermark: number | null = null;
+  // --- state (all of it goes through save/load). The public part is the generated tumbling step's (TumblingHost).
+  seen = 0;
+  /** The watermark (null: none yet) as a flag and a number field, so that setting it allocates nothing. */
+  hasWatermark = false;
+  watermarkValue = 0;
   private groups: Groups = new Map();
-  private windows = new Map<number, FixedWindow>();
+  windows = new Map<number, FixedWindow>();
+  /** The open window the last record went to (a cache of `windows`: a tumbling window gets many records in a row). */
+  current: FixedWindow | undefined;
   /** The smallest end among the open fixed windows (Infinity: none), so a record that closes none skips the scan. */
-  private earliestEnd = Infinity;
+  earliestEnd = Infinity;
   private session: Session | null = null;
   private sessionCounter = 0;
   private sliding: SlidingEntry[] = [];
@@ -86,22 +109,34 @@ export class SummarizeRuntime implements OpRuntime {
   private lastChange: string | null = null;
   private lastGroup: string | null = null;
 
+  private get watermark(): number | null {
+    return this.hasWatermark ? this.watermarkValue : null;
+  }
+
+  private set watermark(value: number | null) {
+    this.hasWatermark = value !== null;
+    this.watermarkValue = value ?? 0;
+  }
+
   constructor(
     private readonly spec: SummarizeOp,
     private readonly ctx: OpContext,
   ) {
     const { limits } = ctx;
     const opts = { maxDepth: limits.maxDepth };
+    const compile = ctx.generated ? generateExpression : compileExpression;
     this.env = newEnv(ctx.lookup);
     if (spec.aggregates.kind !== 'object') throw new QueryPlanError('summarize aggregates must be an object');
     const nodes = collectAggregates(spec.aggregates);
     const slots = new Map<Expression, number>();
     nodes.forEach((n, i) => slots.set(n, i));
     this.aggregators = nodes.map((n) => aggregatorFor(n.fn, n.args.length));
-    this.aggArgs = nodes.map((n) => (n.args.length === 0 ? null : compileExpression(n.args[0], opts)));
-    this.scratch = new Array<unknown>(this.aggArgs.length);
-    this.output = compileExpression(spec.aggregates, { ...opts, aggregateSlots: slots });
-    this.by = spec.by.map((k) => compileExpression(k.expr, opts));
+    const args = nodes.map((n) => (n.args.length === 0 ? null : n.args[0]));
+    this.evalArgs = (ctx.generated ? generatedArgs : closureArgs)(args, limits.maxDepth);
+    this.addArgs = ctx.generated ? generatedAdder(nodes.map((n) => n.fn), this.aggregators) : loopAdder(this.aggregators);
+    this.scratch = new Array<unknown>(args.length);
+    this.output = compile(spec.aggregates, { ...opts, aggregateSlots: slots });
+    this.by = spec.by.map((k) => compile(k.expr, opts));
     this.byNames = spec.by.map((k) => k.name);
     this.window = spec.window;
     this.windowVar = spec.windowVar ?? 'window';
@@ -109,7 +144,7 @@ export class SummarizeRuntime implements OpRuntime {
     const w = spec.window;
     const measure: WindowMeasure = !w ? { by: 'count' } : w.type === 'count' ? { by: 'count' } : w.measure;
     this.measure = measure.by;
-    this.measureValue = measure.by === 'value' ? compileExpression(measure.value, opts) : null;
+    this.measureValue = measure.by === 'value' ? compile(measure.value, opts) : null;
 
     if (w) {
       if (spec.emit.kind !== 'close') {
@@ -139,10 +174,10 @@ export class SummarizeRuntime implements OpRuntime {
       if (e.kind === 'close') throw new QueryPlanError('emit on close needs a window');
       if (e.kind === 'every') {
         if (!(e.interval > 0)) throw new QueryPlanError('emit every needs a positive interval');
-        const using = e.using === undefined ? 'count' : e.using === 'arrival' ? 'arrival' : compileExpression(e.using, opts);
+        const using = e.using === undefined ? 'count' : e.using === 'arrival' ? 'arrival' : compile(e.using, opts);
         this.emitEvery = { interval: e.interval, using };
-      } else if (e.kind === 'when') this.emitWhen = compileExpression(e.condition, opts);
-      else if (e.kind === 'change') this.emitChange = compileExpression(e.value, opts);
+      } else if (e.kind === 'when') this.emitWhen = compile(e.condition, opts);
+      else if (e.kind === 'change') this.emitChange = compile(e.value, opts);
     }
   }
 
@@ -176,11 +211,8 @@ export class SummarizeRuntime implements OpRuntime {
       keyValues = this.by.map((f) => f(record, env));
       key = canonicalKey(keyValues.length === 1 ? keyValues[0] : keyValues);
     }
-    const values = new Array<unknown>(this.aggArgs.length);
-    for (let i = 0; i < values.length; i++) {
-      const a = this.aggArgs[i];
-      values[i] = a === null ? true : a(record, env);
-    }
+    const values = new Array<unknown>(this.aggregators.length);
+    this.evalArgs(record, env, values);
     return { key, keyValues, values };
   }
 
@@ -194,11 +226,10 @@ export class SummarizeRuntime implements OpRuntime {
   private apply(groups: Groups, p: Prepared, record: unknown): Group {
     let g = groups.get(p.key);
     if (!g) {
-      g = { keyValues: p.keyValues, aggs: this.aggregators.map((a) => a.init()), last: record, emitted: null };
+      g = { keyValues: p.keyValues, aggs: this.aggregators.map((a) => a.init()), last: record, pending: null, emitted: null };
       groups.set(p.key, g);
     }
-    const limits = this.ctx.limits;
-    for (let i = 0; i < this.aggregators.length; i++) g.aggs[i] = this.aggregators[i].add(g.aggs[i], p.values[i], limits);
+    this.addArgs(g.aggs, p.values, this.ctx.limits);
     g.last = record;
     return g;
   }
@@ -209,7 +240,7 @@ export class SummarizeRuntime implements OpRuntime {
     const aggs = new Array<unknown>(this.aggregators.length);
     for (let i = 0; i < aggs.length; i++) aggs[i] = this.aggregators[i].result(g.aggs[i]);
     env.aggs = aggs;
-    const out = this.output(g.last, env);
+    const out = this.output(lastOf(g), env);
     env.aggs = null;
     if (isPlainObject(out)) {
       for (let i = 0; i < this.byNames.length; i++) {
@@ -239,7 +270,10 @@ export class SummarizeRuntime implements OpRuntime {
     if (this.measure === 'count') return this.seen;
     if (this.measure === 'arrival') return meta.time;
     this.env.vars = null;
-    const v = (this.measureValue as Compiled)(record, this.env);
+    return this.checkedPosition((this.measureValue as Compiled)(record, this.env));
+  }
+
+  checkedPosition(v: unknown): number {
     if (typeof v !== 'number' || !Number.isFinite(v)) {
       throw new EvalFailure(`window value must be a number, got ${v === undefined ? 'undefined' : JSON.stringify(v)}`);
     }
@@ -247,6 +281,27 @@ export class SummarizeRuntime implements OpRuntime {
   }
 
   // ------------------------------------------------------------------------------------------ push
+
+  /** Source of one push as generated code (summarize-step.ts), for a tumbling window; null for anything else. */
+  generatedStep(gen: JsGen, record: StepRecord, next: Next): string | null {
+    const w = this.window;
+    if (!this.ctx.generated || !w || !(w.type === 'tumbling' || w.type === 'count' || (w.type === 'hopping' && w.hop === w.size))) return null;
+    const spec = this.spec;
+    const nodes = collectAggregates(spec.aggregates);
+    const measure = w.type === 'count' || w.measure.by === 'count' ? 'count' : w.measure.by === 'arrival' ? 'arrival' : { value: w.measure.value };
+    return tumblingStepSource(gen, {
+      host: this,
+      env: this.env,
+      limits: this.ctx.limits,
+      size: w.size,
+      measure,
+      by: spec.by.map((b) => b.expr),
+      args: nodes.map((n) => (n.args.length === 0 ? null : n.args[0])),
+      fns: nodes.map((n) => n.fn),
+      aggregators: this.aggregators,
+      next,
+    }, record);
+  }
 
   push(record: unknown, meta: RecordMeta, next: Next): void {
     const w = this.window;
@@ -306,7 +361,7 @@ export class SummarizeRuntime implements OpRuntime {
     if (emit) this.emitGroups(this.groups, null, meta, next, e.kind === 'update');
   }
 
-  private closeFixed(until: number, meta: RecordMeta, next: Next): void {
+  closeFixed(until: number, meta: RecordMeta, next: Next): void {
     if (until < this.earliestEnd) return;
     let closing: FixedWindow[] | undefined;
     let earliest = Infinity;
@@ -319,11 +374,12 @@ export class SummarizeRuntime implements OpRuntime {
     closing.sort((a, b) => a.start - b.start);
     for (const win of closing) {
       this.windows.delete(win.id);
+      if (win === this.current) this.current = undefined;
       this.emitGroups(win.groups, this.windowInfo(win.id, win.start, win.end), meta, next);
     }
   }
 
-  private varsOf(id: number, start: number, end: number): Record<string, unknown> | null {
+  varsOf(id: number, start: number, end: number): Record<string, unknown> | null {
     const info = this.windowInfo(id, start, end);
     return info === null ? null : { [this.windowVar]: info };
   }
@@ -331,64 +387,70 @@ export class SummarizeRuntime implements OpRuntime {
   /**
    * A tumbling window (one window per record): what pushFixed does, without its per-record arrays and
    * window objects: the hot path of a live query or flow. Checks every bound before it changes anything.
+   * summarize-step.ts generates the same steps as one function (the generated path); both share tumblingGroup.
    */
   private pushTumbling(record: unknown, meta: RecordMeta, next: Next, size: number): void {
     const pos = this.position(record, meta);
     const byCount = this.measure === 'count';
-    if (!byCount && (this.watermark === null || pos > this.watermark)) {
-      this.watermark = pos;
-      this.closeFixed(pos, meta, next);
+    if (!byCount && (!this.hasWatermark || pos > this.watermarkValue)) {
+      this.hasWatermark = true;
+      this.watermarkValue = pos;
+      if (pos >= this.earliestEnd) this.closeFixed(pos, meta, next); // the test closeFixed starts with, inline
     }
     const k = Math.floor(pos / size);
     const start = k * size;
     const end = start + size;
-    if (!byCount && end <= (this.watermark as number)) return; // late for a closed window
+    if (!byCount && end <= this.watermarkValue) return; // late for a closed window
     const id = byCount ? k : start;
-    let win = this.windows.get(id);
+    const current = this.current;
+    const win = current !== undefined && current.id === id ? current : this.windows.get(id);
     const env = this.env;
     env.vars = win ? (win.vars ??= this.varsOf(id, start, end)) : this.varsOf(id, start, end);
     const by = this.by;
     let keyValue: unknown;
     let g: Group | undefined;
-    let key: string | undefined;
     if (by.length === 1) {
       keyValue = by[0](record, env);
       if (keyValue === null || typeof keyValue !== 'object') g = win?.byValue?.get(keyValue);
     } else if (by.length > 1) keyValue = by.map((f) => f(record, env));
-    else key = '';
-    const args = this.aggArgs;
     const values = this.scratch;
-    for (let i = 0; i < args.length; i++) {
-      const a = args[i];
-      values[i] = a === null ? true : a(record, env);
-    }
-    if (!win && this.windows.size + 1 > this.ctx.limits.maxOpenWindows) {
-      const max = this.ctx.limits.maxOpenWindows;
-      throw new QueryLimitError(`more than ${max} windows open`, 'maxOpenWindows', max);
-    }
-    if (!g) {
-      key ??= canonicalKey(keyValue);
-      g = win?.groups.get(key);
-      if (!g && win) this.checkGroups(win.groups, key);
-      if (!win) {
-        win = { id, start, end, groups: new Map(), vars: env.vars };
-        this.windows.set(id, win);
-        if (end < this.earliestEnd) this.earliestEnd = end;
-      }
-      if (!g) {
-        const keyValues = by.length === 0 ? [] : by.length === 1 ? [keyValue] : (keyValue as unknown[]);
-        g = { keyValues, aggs: this.aggregators.map((a) => a.init()), last: record, emitted: null };
-        win.groups.set(key, g);
-      }
-      if (by.length === 1 && (keyValue === null || typeof keyValue !== 'object')) (win.byValue ??= new Map()).set(keyValue, g);
-    }
-    const limits = this.ctx.limits;
-    for (let i = 0; i < this.aggregators.length; i++) g.aggs[i] = this.aggregators[i].add(g.aggs[i], values[i], limits);
+    this.evalArgs(record, env, values);
+    if (g === undefined) g = this.tumblingGroup(win, id, start, end, keyValue, record);
+    else this.current = win;
+    this.addArgs(g.aggs, values, this.ctx.limits);
     g.last = record;
     if (byCount) {
       this.seen++;
       this.closeFixed(this.seen, meta, next); // a count window closes when full
     }
+  }
+
+  /**
+   * The group of a record of tumbling window `id` (open as `win`, or not open yet) that its window's byValue
+   * cache did not hold: checks the bounds, then opens the window and the group when they are new.
+   */
+  tumblingGroup(win: FixedWindow | undefined, id: number, start: number, end: number, keyValue: unknown, record: unknown): Group {
+    if (!win && this.windows.size + 1 > this.ctx.limits.maxOpenWindows) {
+      const max = this.ctx.limits.maxOpenWindows;
+      throw new QueryLimitError(`more than ${max} windows open`, 'maxOpenWindows', max);
+    }
+    const by = this.by;
+    const key = by.length === 0 ? '' : canonicalKey(keyValue);
+    let g = win?.groups.get(key);
+    if (!g && win) this.checkGroups(win.groups, key);
+    if (!win) {
+      win = { id, start, end, groups: new Map(), vars: this.env.vars };
+      this.windows.set(id, win);
+      if (end < this.earliestEnd) this.earliestEnd = end;
+    }
+    if (!g) {
+      const keyValues = by.length === 0 ? [] : by.length === 1 ? [keyValue] : (keyValue as unknown[]);
+      g = { keyValues, aggs: this.aggregators.map((a) => a.init()), last: record, pending: null, emitted: null };
+      win.groups.set(key, g);
+    }
+    if (by.length === 1 && (keyValue === null || typeof keyValue !== 'object')) (win.byValue ??= new Map()).set(keyValue, g);
+    this.current = win;
+    return g;
   }
 
   private pushFixed(record: unknown, meta: RecordMeta, next: Next, size: number, hop: number): void {
@@ -546,7 +608,7 @@ export class SummarizeRuntime implements OpRuntime {
         key,
         g.keyValues.map(jsonOrNull),
         g.aggs.map((s, i) => this.aggregators[i].save(s)),
-        jsonOrNull(g.last),
+        jsonOrNull(lastOf(g)),
         g.emitted,
       ]);
     }
@@ -561,6 +623,7 @@ export class SummarizeRuntime implements OpRuntime {
         keyValues,
         aggs: aggs.map((s, i) => this.aggregators[i].load(s)),
         last,
+        pending: null,
         emitted,
       });
     }
@@ -591,6 +654,7 @@ export class SummarizeRuntime implements OpRuntime {
     this.watermark = s.watermark as number | null;
     this.groups = this.loadGroups(s.groups);
     this.windows = new Map();
+    this.current = undefined;
     this.earliestEnd = Infinity;
     for (const row of s.windows as JsonValue[][]) {
       const [id, start, end, groups] = row as [number, number, number, JsonValue];
