@@ -11,6 +11,12 @@ export type Row = Record<string, any>;
 export interface SqlSession {
   /** `prepareAs` names a statement the hot path runs again and again: each connection plans it once. */
   query<T extends Row = Row>(sql: string, params?: unknown[], prepareAs?: string): Promise<T[]>;
+  /**
+   * Offered by the append transaction to its inline handlers: parameterless SQL run after every other
+   * statement of the transaction, in its COMMIT's round trip (no rows come back; a failure fails the
+   * append). Only for writes nothing later in the transaction reads.
+   */
+  defer?(sql: string): void;
 }
 
 export class DatabaseUnavailableError extends UnavailableError {
@@ -138,8 +144,9 @@ export class Database implements SqlSession {
   /**
    * Runs `work` in one transaction. `opening` (optional) is parameterless SQL sent in the same round trip
    * as BEGIN, one statement or several (each gets its own snapshot); its rows are handed to `work`.
+   * `closing` (optional) gives parameterless statements, asked for once `work` is done, sent with COMMIT.
    */
-  async transaction<T>(work: (tx: SqlSession, opened: Row[][]) => Promise<T>, opening?: string): Promise<T> {
+  async transaction<T>(work: (tx: SqlSession, opened: Row[][]) => Promise<T>, opening?: string, closing?: () => readonly string[]): Promise<T> {
     return this.withClient(async (client) => {
       try {
         const results = await client.query(opening ? `BEGIN; ${opening}` : 'BEGIN');
@@ -148,7 +155,8 @@ export class Database implements SqlSession {
           query: async <R extends Row>(sql: string, params: unknown[] = [], prepareAs?: string) => (await run(client, sql, params, prepareAs)).rows as R[],
         };
         const result = await work(session, opened);
-        await client.query('COMMIT');
+        const last = closing?.() ?? [];
+        await client.query(last.length > 0 ? `${last.join(';\n')};\nCOMMIT` : 'COMMIT');
         return result;
       } catch (error) {
         // A connection that failed (or stopped answering) is dropped; waiting on its ROLLBACK would hang.

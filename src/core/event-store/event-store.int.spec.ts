@@ -360,4 +360,31 @@ describe.each(backends())('EventStore guarantees on $name', (backend) => {
     expect(rows).toEqual([{ stream_id: 'strict-a', n: 1 }, { stream_id: 'strict-b', n: 2 }]);
     await store.drain();
   });
+
+  it('an inline handler may defer its writes to the COMMIT: they land with the append, and a refused one fails only its append', async () => {
+    await opened.db.query(`CREATE TABLE inline_deferred (stream_id text, n int CHECK (n <> 13))`);
+    const store = new EventStore(opened.db);
+    let offered = 0;
+    store.registerInline({
+      name: 'deferred',
+      handles: (event) => event.streamId.startsWith('later-'),
+      handle: async (tx, events) => {
+        if (tx.defer) offered++;
+        const values = events.map((e) => `('${e.streamId}', ${(e.data as { n: number }).n})`).join(', ');
+        tx.defer!(`INSERT INTO inline_deferred VALUES ${values}`);
+      },
+    });
+    const results = await Promise.allSettled([
+      store.append('later-a', 'no_stream', [ev(1)]),
+      store.append('later-bad', 'no_stream', [ev(12), ev(13)]),
+      store.append('later-b', 'no_stream', [ev(2)]),
+    ]);
+    expect(offered).toBeGreaterThan(0);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await opened.store.streamPosition('later-bad')).toBe(0);
+    expect(await opened.store.streamPosition('later-a')).toBe(1);
+    const rows = await opened.db.query(`SELECT stream_id, n FROM inline_deferred ORDER BY stream_id`);
+    expect(rows).toEqual([{ stream_id: 'later-a', n: 1 }, { stream_id: 'later-b', n: 2 }]);
+    await store.drain();
+  });
 });

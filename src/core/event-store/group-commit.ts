@@ -228,16 +228,25 @@ export class GroupCommitter {
     let outcome: Outcome | undefined;
     // Set while a write may have reached the database: a connection lost then leaves its outcome unknown.
     const inDoubt = { now: false };
+    const deferred: string[] = [];
     try {
       if (races === 0 && this.blindable(batch)) outcome = await this.writeBlind(batch, inDoubt);
       inDoubt.now = false;
-      outcome ??= await this.db.transaction(async (tx, opened) => {
-        const written = await this.write(tx, batch, opened[0], opened[1][0]);
-        inDoubt.now = true; // only COMMIT is left
-        return written;
-      }, this.opening(batch));
+      outcome ??= await this.db.transaction(
+        async (tx, opened) => {
+          // Inline handlers may leave their writes to the COMMIT's round trip (SqlSession.defer).
+          const session: SqlSession = { query: (sql, params, prepareAs) => tx.query(sql, params, prepareAs), defer: (sql) => void deferred.push(sql) };
+          const written = await this.write(session, batch, opened[0], opened[1][0]);
+          inDoubt.now = true; // only COMMIT (and what was deferred to it) is left
+          return written;
+        },
+        this.opening(batch),
+        () => deferred,
+      );
     } catch (error) {
-      return this.failed(batch, races, error, inDoubt.now);
+      // The database refusing what a handler deferred fails the commit: that is the handler failing.
+      const deferredFailed = deferred.length > 0 && inDoubt.now && !isConnectionLoss(error);
+      return this.failed(batch, races, deferredFailed ? new InlineHandlerFailure('deferred', error) : error, inDoubt.now);
     }
     const refused: Unit[] = [];
     for (const unit of batch) {

@@ -34,9 +34,13 @@ export const collectionsProjector: Projector = {
          WHERE NOT EXISTS (SELECT 1 FROM collection_ticks WHERE transaction_id = '${transactionId}'::xid8)`;
     });
     const opening = [`SELECT pg_advisory_xact_lock(${COLLECTIONS_CLOCK_LOCK})`, ...ticks];
-    // Group-committed INSERTs (the hot path): their rows go in that same round trip.
+    // Group-committed INSERTs (the hot path): their rows go in that same round trip, which is the COMMIT's
+    // when the append offers it (nothing after them in the transaction reads these tables; the lock is then
+    // held only for that round trip).
     if (events.every((e) => e.type === 'RowsInserted')) {
-      await tx.query([...opening, insertAllSql(events as unknown as readonly RecordedEvent<RowsInserted>[])].join(';\n'));
+      const sql = [...opening, insertAllSql(events as unknown as readonly RecordedEvent<RowsInserted>[])].join(';\n');
+      if (tx.defer) tx.defer(sql);
+      else await tx.query(sql);
       return;
     }
     await tx.query(opening.join(';\n'));

@@ -1,4 +1,4 @@
-import type { SqlSession } from '../../../../core/database/database.js';
+import { sqlLiteral, type SqlSession } from '../../../../core/database/database.js';
 import type { RecordedEvent } from '../../../../core/event-store/event.js';
 import type { Projector } from '../../../../core/projections/projector.js';
 import { CATALOG_STREAM } from '../../domain/catalog.js';
@@ -61,39 +61,46 @@ export const metricsProjector: Projector = {
   mode: 'inline',
 
   async handle(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void> {
+    // Upserts nothing later in the append reads: with only records to add, they go with its COMMIT.
+    const defer = tx.defer && events.every((e) => e.type === 'RecordInserted') ? tx.defer.bind(tx) : undefined;
+    /** One of the upserts below: `$1` is its JSON. */
+    const upsert = async (sql: string, json: string) => {
+      if (defer) defer(sql.replace('$1::jsonb', () => `${sqlLiteral(json)}::jsonb`));
+      else await tx.query(sql, [json]);
+    };
     let rows: Row[] = [];
     const fields = new Map<string, FieldRow>();
     const heads = new Map<string, { metric: string; generation: number; position: number }>();
 
     const flush = async () => {
       if (rows.length) {
-        await tx.query(
+        await upsert(
           `INSERT INTO metric_points (metric, generation, stream_position, ts, value, dimensions, tags)
            SELECT metric, generation, stream_position, ts, value, dimensions, tags
            FROM jsonb_to_recordset($1::jsonb) AS x(metric text, generation int, stream_position bigint, ts bigint, value float8, dimensions jsonb, tags jsonb)
            ON CONFLICT DO NOTHING`,
-          [JSON.stringify(rows)],
+          JSON.stringify(rows),
         );
         rows = [];
       }
       if (fields.size) {
-        await tx.query(
+        await upsert(
           `INSERT INTO metric_fields (metric, generation, name, type, field_class)
            SELECT metric, generation, name, type, field_class FROM jsonb_to_recordset($1::jsonb) AS x(metric text, generation int, name text, type text, field_class text)
            ON CONFLICT (metric, generation, name) DO UPDATE SET type = CASE
              WHEN metric_fields.type IN ('INT', 'BIGINT', 'DECIMAL') AND EXCLUDED.type IN ('INT', 'BIGINT', 'DECIMAL') THEN
                CASE WHEN 'DECIMAL' IN (metric_fields.type, EXCLUDED.type) THEN 'DECIMAL' WHEN 'BIGINT' IN (metric_fields.type, EXCLUDED.type) THEN 'BIGINT' ELSE 'INT' END
              ELSE metric_fields.type END`,
-          [JSON.stringify([...fields.values()])],
+          JSON.stringify([...fields.values()]),
         );
         fields.clear();
       }
       if (heads.size) {
-        await tx.query(
+        await upsert(
           `INSERT INTO metric_heads (metric, generation, position)
            SELECT metric, generation, position FROM jsonb_to_recordset($1::jsonb) AS x(metric text, generation int, position bigint)
            ON CONFLICT (metric, generation) DO UPDATE SET position = GREATEST(metric_heads.position, EXCLUDED.position)`,
-          [JSON.stringify([...heads.values()])],
+          JSON.stringify([...heads.values()]),
         );
         heads.clear();
       }
