@@ -394,13 +394,15 @@ export class Compiler {
 
   // ---- expressions: `value` compiles to jsonb, `cond` to boolean ----
 
-  /** WHERE: top-level `column = scalar` conjuncts also test containment, which the GIN index answers. */
+  /** WHERE: top-level `column = scalar` conjuncts (but `id`'s) also test containment, which the GIN index answers. */
   private where(e: Expr, scope: Scope): string {
     if (e.kind === 'binary' && e.op === 'and') return `(${this.where(e.left, scope)} AND ${this.where(e.right, scope)})`;
     if (e.kind === 'binary' && e.op === '=' && e.left.kind === 'ident') {
       const scalar = this.scalarOf(e.right);
       const target = scalar !== undefined ? this.resolvePath(e.left, scope) : undefined;
-      if (target && target.path.length > 0 && target.path.every((p) => typeof p === 'string') && !target.special) {
+      // `id` has a b-tree of its own (migration IndexRowIds): containment would only cost the planner a GIN path.
+      const byId = target?.path.length === 1 && target.path[0] === 'id';
+      if (target && !byId && target.path.length > 0 && target.path.every((p) => typeof p === 'string') && !target.special) {
         const probe = target.path.reduceRight<unknown>((inner, key) => ({ [key as string]: inner }), scalar);
         return `(${target.range.sql}.doc @> ${this.bag.json(probe)} AND ${this.cond(e, scope)})`;
       }
