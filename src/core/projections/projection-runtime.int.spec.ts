@@ -115,6 +115,25 @@ describe.each(backends())('projector runtime on $name', (backend) => {
     }
   });
 
+  it('a projector that gathers takes the commits of its gathering time in one batch', async () => {
+    const feed = new EventFeed();
+    const runtime = new ProjectionRuntime(opened.db, opened.store, feed, { ...FAST, pollMs: 60_000 });
+    runtimes.push(runtime);
+    const base = tallyProjector(await table('tally_gather'));
+    let batches = 0;
+    const projector: Projector = { ...base, gatherMs: 1000, handle: (tx, events) => (batches++, base.handle(tx, events)) };
+    runtime.register(projector);
+    await runtime.start();
+    const appender = new PublishingAppender(opened.store, feed);
+    await runtime.waitFor(projector.name, await opened.store.logHead());
+    const before = batches;
+    let last: RecordedEvent | undefined;
+    for (let i = 0; i < 5; i++) last = (await appender.append('tally_gather:1', 'any', [counted(i)])).events[0];
+    await runtime.waitFor(projector.name, checkpointOf(last!));
+    expect(batches - before).toBe(1);
+    expect(await rows('tally_gather')).toEqual(await selectedFromLog('tally_gather'));
+  });
+
   it('a rebuild, or a new version, gives the same table as the live run', async () => {
     const name = await table('tally_rebuild');
     const v1 = tallyProjector(name);

@@ -62,6 +62,7 @@ export class ProjectorRunner {
   private readFailures = 0;
   private readRetryAt = 0;
   private readRetry?: NodeJS.Timeout;
+  private gathering?: NodeJS.Timeout;
   private readonly waiters = new Set<Waiter>();
   private rebuildRequests: (() => void)[] = [];
   private started?: Promise<void>;
@@ -99,12 +100,29 @@ export class ProjectorRunner {
     clearInterval(this.poll);
     clearTimeout(this.retry);
     clearTimeout(this.readRetry);
+    clearTimeout(this.gathering);
     while (this.running) await new Promise((r) => setTimeout(r, 10));
     await this.lock?.release();
     this.owned = false;
   }
 
   wake(): void {
+    if (this.stopped || !this.owned) return;
+    const gather = this.projector.gatherMs ?? 0;
+    if (gather > 0 && !this.running) {
+      // (while a batch runs, `again` already gathers what comes in meanwhile)
+      if (this.gathering) return;
+      this.gathering = setTimeout(() => {
+        this.gathering = undefined;
+        this.wakeNow();
+      }, gather);
+      this.gathering.unref();
+      return;
+    }
+    this.wakeNow();
+  }
+
+  private wakeNow(): void {
     if (this.stopped || !this.owned) return;
     const wait = this.readFailures > 0 ? this.readRetryAt - Date.now() : 0;
     if (wait > 0) {
@@ -125,7 +143,7 @@ export class ProjectorRunner {
       this.running = false;
       if (this.again) {
         this.again = false;
-        this.wake();
+        this.wakeNow();
       }
     });
   }

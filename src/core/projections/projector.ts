@@ -21,6 +21,11 @@ export interface Projector {
   readonly mode?: 'async' | 'inline';
   /** false: its (async) events come without `data` and `metadata`, when names, positions and times are all it reads. */
   readonly readsPayload?: boolean;
+  /**
+   * An async projector that pays per batch (a flow's state and outbox) may gather: a commit wakes it this
+   * many ms later, so the records of several commits go in one batch. Default 0 (at once).
+   */
+  readonly gatherMs?: number;
   handle(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void>;
 }
 
