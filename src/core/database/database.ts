@@ -128,16 +128,11 @@ export class Database implements SqlSession {
    * whose rows are not returned (a SET LOCAL).
    */
   async snapshotRead(statements: readonly string[], opening = ''): Promise<Row[][]> {
-    return this.withClient(async (client) => {
+    return this.inTransaction(async (client) => {
       const sql = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;${opening ? ` ${opening};` : ''} ${statements.join('; ')}; COMMIT`;
-      try {
-        const results = await client.query(sql);
-        const all = Array.isArray(results) ? results : [results];
-        return all.slice(opening ? 2 : 1, -1).map((r) => r.rows ?? []);
-      } catch (error) {
-        if (!(this.shared && isConnectionError(error))) await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      }
+      const results = await client.query(sql);
+      const all = Array.isArray(results) ? results : [results];
+      return all.slice(opening ? 2 : 1, -1).map((r) => r.rows ?? []);
     });
   }
 
@@ -147,17 +142,24 @@ export class Database implements SqlSession {
    * `closing` (optional) gives parameterless statements, asked for once `work` is done, sent with COMMIT.
    */
   async transaction<T>(work: (tx: SqlSession, opened: Row[][]) => Promise<T>, opening?: string, closing?: () => readonly string[]): Promise<T> {
+    return this.inTransaction(async (client) => {
+      const results = await client.query(opening ? `BEGIN; ${opening}` : 'BEGIN');
+      const opened = Array.isArray(results) ? results.slice(1).map((r) => r.rows) : [];
+      const session: SqlSession = {
+        query: async <R extends Row>(sql: string, params: unknown[] = [], prepareAs?: string) => (await run(client, sql, params, prepareAs)).rows as R[],
+      };
+      const result = await work(session, opened);
+      const last = closing?.() ?? [];
+      await client.query(last.length > 0 ? `${last.join(';\n')};\nCOMMIT` : 'COMMIT');
+      return result;
+    });
+  }
+
+  /** `work` opens (and ends) a transaction on one pooled connection; if it throws, the transaction is rolled back. */
+  private inTransaction<T>(work: (client: RawClient) => Promise<T>): Promise<T> {
     return this.withClient(async (client) => {
       try {
-        const results = await client.query(opening ? `BEGIN; ${opening}` : 'BEGIN');
-        const opened = Array.isArray(results) ? results.slice(1).map((r) => r.rows) : [];
-        const session: SqlSession = {
-          query: async <R extends Row>(sql: string, params: unknown[] = [], prepareAs?: string) => (await run(client, sql, params, prepareAs)).rows as R[],
-        };
-        const result = await work(session, opened);
-        const last = closing?.() ?? [];
-        await client.query(last.length > 0 ? `${last.join(';\n')};\nCOMMIT` : 'COMMIT');
-        return result;
+        return await work(client);
       } catch (error) {
         // A connection that failed (or stopped answering) is dropped; waiting on its ROLLBACK would hang.
         if (!(this.shared && isConnectionError(error))) await client.query('ROLLBACK').catch(() => undefined);

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { SQL_ADMIN, type SqlWriter } from '../../contexts/collections/documents/table-policies.js';
-import { AuthenticateQuery, InvalidCredentialsError } from '../../contexts/identity/application/authenticate.query.js';
+import { AuthenticateQuery, basicCredentialsOf, InvalidCredentialsError } from '../../contexts/identity/application/authenticate.query.js';
 import { accept, refuse, type UpgradeDecision, type UpgradeGuard, type UpgradeRequest } from '../../core/realtime/upgrade-guard.js';
 import { SQL_DIALECT_SETTINGS, type SqlDialectSettings } from './sql-settings.js';
 
@@ -30,10 +30,7 @@ export function credentialsMatch(expected: string, value: string | undefined): b
 /** email:password of a (percent-decoded) `Basic …` value; undefined when it is not one. */
 function basicCredentials(value: string): { email: string; password: string } | undefined {
   const match = /^\s*basic\s+(\S+)\s*$/i.exec(percentDecoded(value) ?? '');
-  if (!match) return undefined;
-  const text = Buffer.from(match[1], 'base64').toString('utf8');
-  const colon = text.indexOf(':');
-  return colon > 0 ? { email: text.slice(0, colon), password: text.slice(colon + 1) } : undefined;
+  return match ? basicCredentialsOf(match[1]) : undefined;
 }
 
 /**

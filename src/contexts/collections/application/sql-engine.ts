@@ -298,8 +298,9 @@ export class SqlEngine {
     return catalogOf(await this.db.query(CATALOG_SQL('ANY($1::text[])'), [names]));
   }
 
-  private compiler(catalog: Catalog, tx: Transaction | undefined, params: UserParams): Compiler {
-    return new Compiler({ catalog, snapshot: this.snapshotOf(tx), params, maxRows: this.options.maxResultRows });
+  /** `inlineParams`: values as literals (for a statement that shares a simple-protocol round trip). */
+  private compiler(catalog: Catalog, tx: Transaction | undefined, params: UserParams, inlineParams = false): Compiler {
+    return new Compiler({ catalog, snapshot: this.snapshotOf(tx), params, maxRows: this.options.maxResultRows, inlineParams });
   }
 
   /**
@@ -339,7 +340,7 @@ export class SqlEngine {
   /** The query compiled with values inline, or undefined when it cannot be (the slow path will say why). */
   private inlineQuery(catalog: Catalog, tx: Transaction | undefined, params: UserParams, query: Query): ReturnType<Compiler['query']> | undefined {
     try {
-      return new Compiler({ catalog, snapshot: this.snapshotOf(tx), params, maxRows: this.options.maxResultRows, inlineParams: true }).query(query);
+      return this.compiler(catalog, tx, params, true).query(query);
     } catch {
       return undefined;
     }

@@ -14,6 +14,13 @@ export type Credentials = Readonly<{
   apikey?: string;
 }>;
 
+/** email:password of a Basic credential's base64 text; undefined when it holds no `email:` before a password. */
+export function basicCredentialsOf(base64: string): Credentials['basic'] {
+  const text = Buffer.from(base64, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  return colon > 0 ? { email: text.slice(0, colon), password: text.slice(colon + 1) } : undefined;
+}
+
 /**
  * Resolves credentials to an identity: `null` when none were given (anonymous). A bad, expired or revoked
  * credential throws InvalidCredentialsError, never falls back to anonymous.

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import type { Request } from 'express';
-import { AuthenticateQuery, type Credentials, type Identity } from '../../../contexts/identity/application/authenticate.query.js';
+import { AuthenticateQuery, basicCredentialsOf, type Credentials, type Identity } from '../../../contexts/identity/application/authenticate.query.js';
 import { JxpError } from '../jxp-errors.js';
 import { jxp } from './identity-errors.js';
 import { LoginLimiter } from './login-limiter.js';
@@ -25,10 +25,9 @@ export function credentialsOf(request: RequestLike): Credentials | null {
     if (!match) throw new JxpError('Forbidden', 'Malformed Authorization header');
     const [, scheme, value] = match;
     if (/^basic$/i.test(scheme)) {
-      const text = Buffer.from(value, 'base64').toString('utf8');
-      const colon = text.indexOf(':');
-      if (colon <= 0) throw new JxpError('Forbidden', 'Malformed Basic credentials');
-      return { basic: { email: text.slice(0, colon), password: text.slice(colon + 1) } };
+      const basic = basicCredentialsOf(value);
+      if (!basic) throw new JxpError('Forbidden', 'Malformed Basic credentials');
+      return { basic };
     }
     if (/^bearer$/i.test(scheme)) return { bearer: value };
     throw new JxpError('Forbidden', `Unsupported authorization scheme ${scheme.slice(0, 20)}`);

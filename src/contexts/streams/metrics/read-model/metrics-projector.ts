@@ -63,10 +63,10 @@ export const metricsProjector: Projector = {
   async handle(tx: SqlSession, events: readonly RecordedEvent[]): Promise<void> {
     // Upserts nothing later in the append reads: with only records to add, they go with its COMMIT.
     const defer = tx.defer && events.every((e) => e.type === 'RecordInserted') ? tx.defer.bind(tx) : undefined;
-    /** One of the upserts below: `$1` is its JSON. */
-    const upsert = async (sql: string, json: string) => {
-      if (defer) defer(sql.replace('$1::jsonb', () => `${sqlLiteral(json)}::jsonb`));
-      else await tx.query(sql, [json]);
+    /** One of the upserts below, made by `sqlOf` around the SQL of its JSON (a literal when deferred). */
+    const upsert = async (sqlOf: (json: string) => string, json: string) => {
+      if (defer) defer(sqlOf(`${sqlLiteral(json)}::jsonb`));
+      else await tx.query(sqlOf('$1::jsonb'), [json]);
     };
     let rows: Row[] = [];
     const fields = new Map<string, FieldRow>();
@@ -75,9 +75,9 @@ export const metricsProjector: Projector = {
     const flush = async () => {
       if (rows.length) {
         await upsert(
-          `INSERT INTO metric_points (metric, generation, stream_position, ts, value, dimensions, tags)
+          (json) => `INSERT INTO metric_points (metric, generation, stream_position, ts, value, dimensions, tags)
            SELECT metric, generation, stream_position, ts, value, dimensions, tags
-           FROM jsonb_to_recordset($1::jsonb) AS x(metric text, generation int, stream_position bigint, ts bigint, value float8, dimensions jsonb, tags jsonb)
+           FROM jsonb_to_recordset(${json}) AS x(metric text, generation int, stream_position bigint, ts bigint, value float8, dimensions jsonb, tags jsonb)
            ON CONFLICT DO NOTHING`,
           JSON.stringify(rows),
         );
@@ -85,8 +85,8 @@ export const metricsProjector: Projector = {
       }
       if (fields.size) {
         await upsert(
-          `INSERT INTO metric_fields (metric, generation, name, type, field_class)
-           SELECT metric, generation, name, type, field_class FROM jsonb_to_recordset($1::jsonb) AS x(metric text, generation int, name text, type text, field_class text)
+          (json) => `INSERT INTO metric_fields (metric, generation, name, type, field_class)
+           SELECT metric, generation, name, type, field_class FROM jsonb_to_recordset(${json}) AS x(metric text, generation int, name text, type text, field_class text)
            ON CONFLICT (metric, generation, name) DO UPDATE SET type = CASE
              WHEN metric_fields.type IN ('INT', 'BIGINT', 'DECIMAL') AND EXCLUDED.type IN ('INT', 'BIGINT', 'DECIMAL') THEN
                CASE WHEN 'DECIMAL' IN (metric_fields.type, EXCLUDED.type) THEN 'DECIMAL' WHEN 'BIGINT' IN (metric_fields.type, EXCLUDED.type) THEN 'BIGINT' ELSE 'INT' END
@@ -97,8 +97,8 @@ export const metricsProjector: Projector = {
       }
       if (heads.size) {
         await upsert(
-          `INSERT INTO metric_heads (metric, generation, position)
-           SELECT metric, generation, position FROM jsonb_to_recordset($1::jsonb) AS x(metric text, generation int, position bigint)
+          (json) => `INSERT INTO metric_heads (metric, generation, position)
+           SELECT metric, generation, position FROM jsonb_to_recordset(${json}) AS x(metric text, generation int, position bigint)
            ON CONFLICT (metric, generation) DO UPDATE SET position = GREATEST(metric_heads.position, EXCLUDED.position)`,
           JSON.stringify([...heads.values()]),
         );
